@@ -1,0 +1,3 @@
+"""Majlis: community-health automation (connectors -> warehouse -> rules -> dispatch)."""
+
+__version__ = "0.1.0"
