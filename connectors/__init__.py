@@ -7,9 +7,9 @@ batches loses and duplicates nothing.
 
 Connectors never write to the warehouse and never read another source's data.
 """
-from connectors._records import Batch, Member, Post, RawPage, Snapshot, SourceError
+from connectors._records import ApiRequest, Batch, Member, Post, RawPage, Snapshot, SourceError
 
-__all__ = ["Batch", "Member", "Post", "RawPage", "Snapshot", "SourceError", "connector_for"]
+__all__ = ["ApiRequest", "Batch", "Member", "Post", "RawPage", "Snapshot", "SourceError", "connector_for"]
 
 
 def connector_for(source, *, secrets=None):

@@ -32,6 +32,21 @@ class RawPage:
 
 
 @dataclass(frozen=True)
+class ApiRequest:
+    """One HTTP request to a provider's API, for rate-limit and cost accounting."""
+
+    source: str
+    requested_at: datetime
+    method: str
+    endpoint: str  # path without host or credentials, e.g. "/r/AskReddit/new"
+    status: int | None  # None: no response (timeout, reset)
+    items: int = 0  # records the response carried
+    elapsed_ms: int | None = None
+    ratelimit_remaining: float | None = None
+    ratelimit_reset_s: float | None = None
+
+
+@dataclass(frozen=True)
 class Post:
     """A submission, comment, tweet, reply, feed item or feed comment."""
 
@@ -82,5 +97,6 @@ class Batch:
     posts: list[Post] = field(default_factory=list)
     members: list[Member] = field(default_factory=list)
     snapshots: list[Snapshot] = field(default_factory=list)
+    requests: list[ApiRequest] = field(default_factory=list)
     cursor: dict[str, Any] | None = None  # None: leave the stored cursor as it is
     problems: list[str] = field(default_factory=list)  # non-fatal, reported in the run summary

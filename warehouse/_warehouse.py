@@ -11,7 +11,7 @@ from typing import Any, Iterable, Sequence
 import duckdb
 import pyarrow as pa
 
-from connectors import Batch, Member, Post, RawPage, Snapshot
+from connectors import ApiRequest, Batch, Member, Post, RawPage, Snapshot
 
 MIGRATIONS = "warehouse.migrations"
 
@@ -47,6 +47,12 @@ MEMBER_SCHEMA = pa.schema([
     ("member_id", pa.string()), ("platform", pa.string()), ("handle", pa.string()),
     ("display_name", pa.string()), ("first_seen_at", pa.timestamp("us")),
     ("last_seen_at", pa.timestamp("us")), ("is_manager", pa.bool_()), ("is_bot", pa.bool_()),
+])
+REQUEST_SCHEMA = pa.schema([
+    ("source", pa.string()), ("requested_at", pa.timestamp("us")), ("method", pa.string()),
+    ("endpoint", pa.string()), ("status", pa.int32()), ("items", pa.int64()),
+    ("elapsed_ms", pa.int64()), ("ratelimit_remaining", pa.float64()),
+    ("ratelimit_reset_s", pa.float64()),
 ])
 SNAPSHOT_SCHEMA = pa.schema([
     ("source", pa.string()), ("captured_at", pa.timestamp("us")),
@@ -180,6 +186,7 @@ class Warehouse:
             posts_new = self._upsert_posts(batch.posts)
             self._upsert_members(batch.members)
             self._insert_snapshots(batch.snapshots)
+            self._insert_requests(batch.requests)
             if batch.cursor is not None:
                 con.execute(
                     "insert or replace into source_cursors values (?, ?, ?)",
@@ -282,6 +289,15 @@ class Warehouse:
             )
         finally:
             self.con.unregister("incoming_snapshots")
+
+    def _insert_requests(self, requests: list[ApiRequest]) -> None:
+        if not requests:
+            return
+        self.con.register("incoming_requests", _arrow(requests, REQUEST_SCHEMA))
+        try:
+            self.con.execute("insert into api_requests select * from incoming_requests")
+        finally:
+            self.con.unregister("incoming_requests")
 
     def mark_managers(self, member_ids: Iterable[str]) -> None:
         """Members named as managers in the config (their handles)."""
