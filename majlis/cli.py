@@ -1,0 +1,161 @@
+"""The `majlis` command: a thin skin over flows, warehouse and dispatch."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from majlis.config import DEFAULT_CONFIG, ConfigError, load_config
+
+app = typer.Typer(
+    help="Majlis keeps watch over a community (Reddit, X, RSS/blog comments) so its managers "
+         "never miss what matters: unanswered questions, quality drops, members to spotlight.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+tasks_app = typer.Typer(help="List and manage the tasks dispatched to managers.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Path to majlis.toml.")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _config(path: Path):
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        _fail(str(err))
+
+
+@app.command()
+def demo(
+    workdir: Path = typer.Option(Path(".majlis-demo"), "--dir", help="Where the demo keeps its config and warehouse."),
+) -> None:
+    """Run the whole pipeline offline on bundled sample data.
+
+    A local server on 127.0.0.1 serves a WordPress blog (with its comment feed), a subreddit and
+    an X search from recorded payloads; e-mail goes to a local SMTP server and a webhook.
+    """
+    from majlis.demo import run_demo
+
+    code = run_demo(workdir, console)
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    config: Path = ConfigOption,
+    only: Optional[str] = typer.Option(None, help="Run one stage: ingest, detect or dispatch."),
+) -> None:
+    """Run the pipeline (ingest, detect, dispatch) once, without a Prefect server.
+
+    Exits 0 when every source succeeded; otherwise non-zero, naming the failing sources.
+    """
+    cfg = _config(config)
+    if only not in (None, "ingest", "detect", "dispatch"):
+        _fail(f"--only {only!r}: expected ingest, detect or dispatch")
+    from majlis.runner import run_stage
+
+    ok, message = run_stage(str(config), only)
+    _print_source_runs(cfg.warehouse.path)
+    if not ok:
+        _fail(message, code=1)
+
+
+@app.command()
+def sql(
+    query: str = typer.Argument(..., help="A SQL query, e.g. \"select * from open_questions\"."),
+    config: Path = ConfigOption,
+    db: Optional[Path] = typer.Option(None, help="The DuckDB file (default: [warehouse] path of the config)."),
+    limit: int = typer.Option(200, help="Show at most this many rows."),
+) -> None:
+    """Query the warehouse, read-only. Tables and views: docs/warehouse.md."""
+    from warehouse.readonly import ReadOnlyError, run_query
+
+    path = db or _config(config).warehouse.path
+    try:
+        names, rows, more = run_query(path, query, limit)
+    except ReadOnlyError as err:
+        _fail(str(err))
+    _print_table(names, rows)
+    if more:
+        console.print(f"(first {len(rows)} rows shown; use --limit for more)")
+
+
+@tasks_app.command("list")
+def tasks_list(
+    config: Path = ConfigOption,
+    status: Optional[str] = typer.Option(None, help="open, notified, acknowledged, snoozed, escalated, resolved"),
+    assignee: Optional[str] = typer.Option(None, help="Manager name."),
+    rule: Optional[str] = typer.Option(None, help="Rule id, e.g. unanswered-questions."),
+    source: Optional[str] = typer.Option(None, help="Source name."),
+) -> None:
+    """List tasks, newest first."""
+    import dispatch
+    from warehouse import Warehouse, WarehouseBusy
+
+    cfg = _config(config)
+    try:
+        with Warehouse.open(cfg.warehouse.path, wait_s=10) as wh:
+            rows = dispatch.list_tasks(wh, status=status, assignee=assignee, rule=rule, source=source)
+    except WarehouseBusy as err:
+        _fail(str(err))
+    print_tasks(rows)
+
+
+def print_tasks(rows: list[dict], title: str = "Tasks") -> None:
+    table = Table(title=title, show_lines=False)
+    for col in ("task", "rule", "assignee", "status", "summary"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r["task_id"])[:10], r["rule"], r.get("assignee") or "(unassigned)",
+                      r["status"], r["summary"])
+    console.print(table)
+
+
+def _print_table(names: list[str], rows: list[tuple]) -> None:
+    table = Table(show_lines=False)
+    for n in names:
+        table.add_column(n, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+def _print_source_runs(path: Path) -> None:
+    from warehouse import Warehouse, WarehouseBusy
+
+    try:
+        with Warehouse.open(path, wait_s=10) as wh:
+            rows = wh.query(
+                "select source, status, pages, posts_new, error from source_runs"
+                " qualify row_number() over (partition by source order by started_at desc) = 1"
+                " order by source"
+            )
+    except WarehouseBusy:
+        return
+    table = Table(title="Sources (latest run)")
+    for col in ("source", "status", "pages", "new posts", "error"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["source"], r["status"], str(r["pages"]), str(r["posts_new"]), r["error"] or "")
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,97 @@
+"""`majlis demo`: the whole pipeline, offline, on bundled sample data.
+
+Everything the demo talks to runs in this process on 127.0.0.1: a replay server with the
+sample blog (the Arabic article the product comes from, with its comment feed), a local
+SMTP server and a webhook endpoint standing in for a manager's inbox.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+from importlib import resources
+from pathlib import Path
+
+from rich.console import Console
+
+from majlis.inbox import SmtpInbox, WebhookInbox
+from majlis.replay import ReplayServer
+
+DATA = resources.files("majlis") / "demo_data"
+BLOG_POST = "/blog/2026/11/10/steps-to-build-a-strong-digital-community/"
+BLOG_WELCOME = "/blog/2026/11/01/welcome/"
+
+
+def add_blog_routes(server: ReplayServer) -> None:
+    """The sample WordPress blog: its feed and one comment feed per post."""
+    blog = DATA / "blog"
+
+    def page(name: str) -> bytes:
+        return (blog / name).read_text(encoding="utf-8").replace("{{BASE}}", server.base_url).encode()
+
+    rss = "application/rss+xml; charset=UTF-8"
+    server.add("/blog/feed/", page("feed.xml"), content_type=rss,
+               etag='"blog-feed-1"', last_modified="Fri, 20 Nov 2026 09:12:00 GMT")
+    server.add(BLOG_POST + "feed/", page("comments-101.xml"), content_type=rss, etag='"comments-101-1"')
+    server.add(BLOG_WELCOME + "feed/", page("comments-95.xml"), content_type=rss, etag='"comments-95-1"')
+
+
+def demo_config(base_url: str, smtp: SmtpInbox, hook: WebhookInbox, warehouse: Path) -> str:
+    q = lambda s: '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'  # TOML string
+    return f"""# Written by `majlis demo`; the URLs point at servers that live only while the demo runs.
+[warehouse]
+path = {q(warehouse)}
+
+[[sources]]
+kind = "rss"
+name = "majlis-blog"
+url = {q(base_url + "/blog/feed/")}
+sla_hours = 24
+
+[[managers]]
+name = "Hala Mansour"
+languages = ["ar", "en"]
+handles = ["rss:majlis-blog:hala mansour"]
+notify = [{q(smtp.apprise_url("hala@example.org"))}, {q(hook.apprise_url("/hala"))}]
+
+[[goals]]
+id = "answer-every-question"
+description = "Every member's question gets an answer from the community or a manager within a day."
+metric = "share of questions answered within the SLA"
+target = 0.95
+
+[rules.unanswered_questions]
+after_hours = 4
+"""
+
+
+def run_demo(workdir: Path, console: Console) -> int:
+    from majlis.cli import print_tasks
+    from majlis.runner import run_stage
+
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "majlis.toml"
+    warehouse_path = workdir / "majlis.duckdb"
+    with ReplayServer() as server, SmtpInbox() as smtp, WebhookInbox() as hook:
+        add_blog_routes(server)
+        config_path.write_text(demo_config(server.base_url, smtp, hook, warehouse_path), encoding="utf-8")
+        console.print(f"[bold]Majlis demo[/]: sample sources served from {server.base_url}")
+        ok, message = run_stage(str(config_path))
+        emails, hooks = len(smtp.messages), len(hook.received)
+
+    import dispatch
+    from warehouse import Warehouse
+
+    with Warehouse.open(warehouse_path) as wh:
+        tasks = dispatch.list_tasks(wh)
+    print_tasks(tasks, title="Tasks for managers")
+    console.print(f"Delivered this run: {emails} e-mail(s) to the local SMTP server, "
+                  f"{hooks} webhook call(s).")
+    console.print(f"Warehouse: {warehouse_path}")
+    query = "select rule, status, summary from tasks order by created_at"
+    console.print(f"Try: majlis sql --db {shlex.quote(str(warehouse_path))} {shlex.quote(query)}",
+                  highlight=False, soft_wrap=True)
+    if not ok:
+        console.print(f"[bold red]Some sources failed:[/] {message}")
+        return 1
+    return 0
