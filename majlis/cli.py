@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from majlis.config import DEFAULT_CONFIG, ConfigError, load_config
@@ -27,7 +28,7 @@ ConfigOption = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Path to majl
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
