@@ -10,7 +10,7 @@ from typing import Any, Callable
 from warehouse import Warehouse, utcnow
 
 # Rule modules, in the order they run. A new rule is a new module named here.
-RULE_MODULES = ["rules.unanswered_questions"]
+RULE_MODULES = ["rules.unanswered_questions", "rules.managers_quiet", "rules.data_gaps"]
 
 
 @dataclass(frozen=True)
