@@ -33,7 +33,7 @@ def _seed(wh, case):
         wh.write_batch(Batch(source=source, cursor=state))
 
 
-@pytest.mark.parametrize("rule_id, case", _cases())
+@pytest.mark.parametrize("rule_id, case", list(_cases()))
 def test_rule_case(warehouse, rule_id, case):
     module = next(m for m in registered_rules() if m.RULE.id == rule_id)
     _seed(warehouse, case)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -183,7 +183,7 @@ class Warehouse:
         con.execute("begin transaction")
         try:
             self._insert_raw(batch.raw)
-            posts_new = self._upsert_posts(batch.posts)
+            posts_new = self._upsert_posts(_annotated(batch.posts))
             self._upsert_members(batch.members)
             self._insert_snapshots(batch.snapshots)
             self._insert_requests(batch.requests)
@@ -318,6 +318,26 @@ class Warehouse:
             [run_id, source, utc_naive(started_at), utcnow(), status, pages, posts_seen,
              posts_new, problems or [], error],
         )
+
+
+def _annotated(posts: list[Post]) -> list[Post]:
+    """Fill language (where the platform did not say) and the question flag."""
+    todo = [i for i, p in enumerate(posts) if p.is_question is None or p.lang is None]
+    if not todo:
+        return posts
+    from majlis.text import annotate
+
+    langs, questions = annotate(
+        [posts[i].title for i in todo], [posts[i].body for i in todo], [posts[i].lang for i in todo]
+    )
+    out = list(posts)
+    for i, lang, question in zip(todo, langs, questions):
+        post = posts[i]
+        out[i] = replace(
+            post, lang=post.lang or lang,
+            is_question=question if post.is_question is None else post.is_question,
+        )
+    return out
 
 
 def _migration_files() -> list[tuple[int, str, str]]:

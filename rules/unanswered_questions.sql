@@ -1,0 +1,134 @@
+-- unanswered-questions: questions members asked that nobody else has answered in time.
+--
+-- Catches posts flagged is_question at load time (majlis.text.annotate) that are older than
+-- their source's reply time (SLA) and have no answer: a reply, anywhere below them, from
+-- someone other than the asker who is not a bot. A reply that only thanks or says "+1"
+-- ($not_an_answer) is not an answer; a manager's reply is. Why: seed principle 2, "never
+-- belittle a question, however simple" - a question left hanging tells the asker, and every
+-- reader, that asking here is pointless. Newcomers' questions come first: a first question
+-- that gets no answer is often the last one.
+--
+-- Blog comments: where the blog threads replies (WordPress "In reply to", Atom thr:in-reply-to,
+-- seen as any comment in the thread whose parent is another comment), only replies count.
+-- Where a thread has no threading at all, a later comment by someone else that is not itself
+-- a question is the best evidence of an answer, and counts. Questions asked by managers, and feed items
+-- with no known author, are the community's own invitations to comment, not questions
+-- owed an answer. Deleted or removed posts neither ask nor answer.
+--
+-- Parameters: $now (timestamp, UTC), $default_hours (double), $sla_sources / $sla_hours
+-- (parallel lists: a source's own reply time), $manager_ids (member ids from the config),
+-- $not_an_answer (regular expression a non-answer reply matches in full, lower-cased).
+-- Result: one row per unanswered question, with a reason column.
+with recursive sla as (
+    select unnest($sla_sources::varchar[]) as source, unnest($sla_hours::double[]) as hours
+),
+
+questions as (
+    select
+        q.post_id, q.source, q.kind, q.thread_id, q.author_id, q.created_at,
+        q.title, q.body, q.url, q.lang,
+        coalesce(sla.hours, $default_hours) as sla_hours
+    from posts as q
+    left join sla on sla.source = q.source
+    left join members as asker on asker.member_id = q.author_id
+    where q.is_question
+      and q.state in ('live', 'edited')
+      and q.kind in ('item', 'item_comment', 'submission', 'comment', 'tweet', 'reply')
+      and q.created_at is not null
+      and not coalesce(asker.is_manager, false)
+      and not coalesce(asker.is_bot, false)
+      and not list_contains($manager_ids::varchar[], q.author_id)
+      and not (q.kind = 'item' and q.author_id is null)
+),
+
+overdue as (
+    select *, created_at + to_microseconds(cast(sla_hours * 3600e6 as bigint)) as due_at
+    from questions
+),
+
+-- Every post below a question, however deep ("union" stops on a cycle of parent ids).
+descendants (question_id, post_id) as (
+    select q.post_id, r.post_id
+    from overdue as q
+    join posts as r on r.parent_id = q.post_id
+    union
+    select d.question_id, r.post_id
+    from descendants as d
+    join posts as r on r.parent_id = d.post_id
+),
+
+flat_thread_replies as (
+    select q.post_id as question_id, r.post_id
+    from overdue as q
+    join posts as r
+      on r.thread_id = q.thread_id
+     and r.kind = 'item_comment'
+     and r.post_id <> q.post_id
+     and r.created_at > q.created_at
+    where q.kind = 'item_comment'
+      and coalesce(r.parent_id, r.thread_id) = r.thread_id
+      and not coalesce(r.is_question, false)
+      and not exists (
+          select 1 from posts as threaded
+          where threaded.thread_id = q.thread_id
+            and threaded.kind = 'item_comment'
+            and coalesce(threaded.parent_id, threaded.thread_id) <> threaded.thread_id
+      )
+),
+
+replies as (
+    select
+        candidate.question_id,
+        case
+            when r.author_id = q.author_id then 'self'
+            when coalesce(replier.is_bot, false) then 'bot'
+            when regexp_full_match(lower(trim(coalesce(r.body, r.title, ''))), $not_an_answer) then 'thanks'
+            else 'answer'
+        end as role
+    from (select * from descendants union select * from flat_thread_replies) as candidate
+    join posts as r on r.post_id = candidate.post_id
+    join overdue as q on q.post_id = candidate.question_id
+    left join members as replier on replier.member_id = r.author_id
+    where r.state in ('live', 'edited')
+),
+
+reply_roles as (
+    select
+        question_id,
+        count(*) filter (where role = 'answer') as answers,
+        count(*) filter (where role = 'self') as self_replies,
+        count(*) filter (where role = 'bot') as bot_replies,
+        count(*) filter (where role = 'thanks') as thanks_replies
+    from replies
+    group by question_id
+),
+
+unanswered as (
+    select
+        q.*,
+        coalesce(rr.self_replies, 0) as self_replies,
+        coalesce(rr.bot_replies, 0) as bot_replies,
+        coalesce(rr.thanks_replies, 0) as thanks_replies,
+        q.author_id is not null and not exists (
+            select 1 from posts as earlier
+            where earlier.author_id = q.author_id and earlier.created_at < q.created_at
+        ) as asker_is_newcomer
+    from overdue as q
+    left join reply_roles as rr on rr.question_id = q.post_id
+    where q.due_at <= $now
+      and coalesce(rr.answers, 0) = 0
+)
+
+select
+    post_id, source, kind, url, lang, title, body, author_id, created_at, sla_hours, due_at,
+    asker_is_newcomer,
+    row_number() over (order by asker_is_newcomer desc, created_at asc, post_id) as priority,
+    case
+        when self_replies + bot_replies + thanks_replies = 0 then 'no replies'
+        else 'no answer: ' || concat_ws(', ',
+            case when self_replies > 0 then self_replies || ' from the asker' end,
+            case when bot_replies > 0 then bot_replies || ' from bots' end,
+            case when thanks_replies > 0 then thanks_replies || ' only thanking or +1' end)
+    end as reason
+from unanswered
+order by priority
