@@ -15,11 +15,13 @@ def dispatch_tasks(config_path: str) -> dict:
     config = load_config(config_path)
     now = utcnow()
     with Warehouse.open(config.warehouse.path, wait_s=60) as wh:
-        created = dispatch.create_tasks(wh, config, now)
-        resolved = dispatch.resolve_cleared(wh, now)
-        report = dispatch.deliver(wh, config, now)
-        open_tasks = dispatch.list_tasks(wh, status=["open", "notified", "acknowledged", "escalated"])
+        result = dispatch.run_dispatch(wh, config, now)
+        open_tasks = [t for t in dispatch.list_tasks(wh) if t["status"] != "resolved"]
+    created, resolved, report = result.new_tasks, result.resolved, result.delivery
     logger.info("%d new task(s), %d resolved, %s", len(created), len(resolved), report)
+    if report.unassigned:
+        logger.warning("%d task(s) have no manager to notify (configure [[managers]]); "
+                       "they stay open: majlis tasks list", len(report.unassigned))
     if open_tasks:
         create_table_artifact(
             key="open-tasks",

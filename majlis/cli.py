@@ -115,6 +115,79 @@ def tasks_list(
     print_tasks(rows)
 
 
+def _task_command(config: Path, task_id: str, action) -> dict:
+    """Open the warehouse, find the task by id or unique prefix, apply `action`."""
+    import dispatch
+    from warehouse import Warehouse, WarehouseBusy
+
+    cfg = _config(config)
+    try:
+        with Warehouse.open(cfg.warehouse.path, wait_s=10) as wh:
+            ids = [t["task_id"] for t in dispatch.list_tasks(wh) if t["task_id"].startswith(task_id)]
+            if len(ids) != 1:
+                _fail(f"no task with id {task_id!r}: see `majlis tasks list`" if not ids
+                      else f"{task_id!r} matches {len(ids)} tasks; give more of the id")
+            return action(wh, ids[0])
+    except (WarehouseBusy, dispatch.TaskError) as err:
+        _fail(str(err))
+
+
+TaskId = typer.Argument(..., help="Task id, or its first characters as `tasks list` shows them.")
+
+
+@tasks_app.command("show")
+def tasks_show(task_id: str = TaskId, config: Path = ConfigOption) -> None:
+    """Show one task with its deliveries (channels without secrets)."""
+    import dispatch
+
+    task = _task_command(config, task_id, dispatch.show_task)
+    deliveries = task.pop("deliveries")
+    table = Table(show_header=False)
+    for key, value in task.items():
+        table.add_row(key, "" if value is None else str(value))
+    console.print(table)
+    if deliveries:
+        _print_table(list(deliveries[0]), [tuple(d.values()) for d in deliveries])
+
+
+@tasks_app.command("ack")
+def tasks_ack(task_id: str = TaskId, config: Path = ConfigOption) -> None:
+    """Acknowledge a task: you have it, so it will not escalate."""
+    import dispatch
+    from warehouse import utcnow
+
+    task = _task_command(config, task_id, lambda wh, i: dispatch.ack(wh, i, utcnow()))
+    console.print(f"task {task['task_id']} is {task['status']}")
+
+
+@tasks_app.command("resolve")
+def tasks_resolve(task_id: str = TaskId, config: Path = ConfigOption) -> None:
+    """Mark a task resolved by hand (tasks also resolve themselves when their condition clears)."""
+    import dispatch
+    from warehouse import utcnow
+
+    task = _task_command(config, task_id, lambda wh, i: dispatch.resolve(wh, i, utcnow()))
+    console.print(f"task {task['task_id']} is {task['status']}")
+
+
+@tasks_app.command("snooze")
+def tasks_snooze(
+    task_id: str = TaskId,
+    hours: float = typer.Option(24.0, min=0.1, help="Snooze for this many hours."),
+    config: Path = ConfigOption,
+) -> None:
+    """Snooze a task: no escalation until it wakes."""
+    from datetime import timedelta
+
+    import dispatch
+    from warehouse import utcnow
+
+    now = utcnow()
+    task = _task_command(config, task_id,
+                         lambda wh, i: dispatch.snooze(wh, i, now + timedelta(hours=hours), now))
+    console.print(f"task {task['task_id']} is {task['status']} until {task['snoozed_until']}")
+
+
 def print_tasks(rows: list[dict], title: str = "Tasks") -> None:
     table = Table(title=title, show_lines=False)
     for col in ("task", "rule", "assignee", "status", "summary"):

@@ -70,7 +70,9 @@ class Manager(_Strict):
     languages: list[str] = []  # ISO 639-1 codes; empty: any
     sources: list[str] = []  # source names; empty: all
     handles: list[str] = []  # member ids that are this manager, e.g. "rss:blog:Ahmad"
-    escalate_to: list[str] = []
+    escalate_to: list[str] = []  # apprise URLs for tasks not acknowledged by their due time
+    rules: list[str] = []  # rule ids this manager takes; empty: all
+    fallback: bool = False  # receives tasks no other manager covers (default: the first manager)
 
 
 class Goal(_Strict):

@@ -1,0 +1,50 @@
+"""Dispatch: findings become tasks, tasks reach managers through apprise, once.
+
+The last layer (connectors -> warehouse -> rules -> dispatch). It reads `findings`, writes
+`tasks` and `deliveries`, and sends through the apprise URLs in `[[managers]]`:
+
+- `create_tasks` — one task per open finding, keyed by its fingerprint, routed by source,
+  language and open load (`dispatch.routing`).
+- `resolve_cleared` — a task whose finding cleared resolves itself.
+- `deliver` — the outbox (`dispatch.delivery`): queue, escalate overdue tasks, send,
+  retry with backoff; at-least-once, see that module's docstring.
+- `list_tasks`, `show_task`, `ack`, `resolve`, `snooze` — what `majlis tasks ...` calls.
+- `dispatch.sanitise` — untrusted post text made inert for every channel.
+
+`run_dispatch` runs a whole pass in the order that keeps it correct: resolve before
+creating (a cleared finding gets no task), wake snoozed tasks, create, then deliver.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dispatch.delivery import DeliveryReport, channel_label, deliver
+from dispatch.tasks import (
+    TaskError, ack, create_tasks, list_tasks, resolve, resolve_cleared, show_task, snooze,
+    wake_snoozed,
+)
+from majlis.config import Config
+from warehouse import Warehouse
+
+
+@dataclass
+class DispatchResult:
+    new_tasks: list[dict] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    woken: list[str] = field(default_factory=list)
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+
+def run_dispatch(wh: Warehouse, config: Config, now: datetime) -> DispatchResult:
+    resolved = resolve_cleared(wh, now)
+    woken = wake_snoozed(wh, now)
+    new_tasks = create_tasks(wh, config, now)
+    return DispatchResult(new_tasks, resolved, woken, deliver(wh, config, now))
+
+
+__all__ = [
+    "DeliveryReport", "DispatchResult", "TaskError", "ack", "channel_label", "create_tasks",
+    "deliver", "list_tasks", "resolve", "resolve_cleared", "run_dispatch", "show_task",
+    "snooze", "wake_snoozed",
+]
