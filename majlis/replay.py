@@ -123,7 +123,9 @@ class ReplayServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # A short poll interval: stopping the server would otherwise take half a second.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -159,6 +161,10 @@ class ReplayServer:
             headers.setdefault("ETag", route.etag)
         if route and route.last_modified:
             headers.setdefault("Last-Modified", route.last_modified)
+        if handler.headers.get("Connection", "").lower() == "close":
+            # Say so, as a real server does, so the client never reuses a closing socket.
+            headers.setdefault("Connection", "close")
+            handler.close_connection = True
         body = b"" if reply.status == 304 or method == "HEAD" else reply.body
         if reply.fault == "truncate":  # a complete response whose payload is half-written
             body = body[: len(body) // 2]
