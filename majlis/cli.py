@@ -69,7 +69,7 @@ def run(
     from majlis.runner import run_stage
 
     ok, message = run_stage(str(config), only)
-    _print_source_runs(cfg.warehouse.path)
+    print_source_runs(cfg.warehouse.path)
     if not ok:
         _fail(message, code=1)
 
@@ -190,8 +190,9 @@ def tasks_snooze(
 
 def print_tasks(rows: list[dict], title: str = "Tasks") -> None:
     table = Table(title=title, show_lines=False)
-    for col in ("task", "rule", "assignee", "status", "summary"):
-        table.add_column(col, overflow="fold")
+    for col in ("task", "rule", "assignee", "status"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("summary", overflow="fold", ratio=1)
     for r in rows:
         table.add_row(str(r["task_id"])[:10], r["rule"], r.get("assignee") or "(unassigned)",
                       r["status"], r["summary"])
@@ -207,7 +208,7 @@ def _print_table(names: list[str], rows: list[tuple]) -> None:
     console.print(table)
 
 
-def _print_source_runs(path: Path) -> None:
+def print_source_runs(path: Path) -> None:
     from warehouse import Warehouse, WarehouseBusy
 
     try:

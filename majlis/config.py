@@ -69,10 +69,17 @@ class Manager(_Strict):
     notify: list[str] = []  # apprise URLs: mailto://, slack://, json://, ...
     languages: list[str] = []  # ISO 639-1 codes; empty: any
     sources: list[str] = []  # source names; empty: all
-    handles: list[str] = []  # member ids that are this manager, e.g. "rss:blog:Ahmad"
+    handles: list[str] = []  # member ids that are this manager, e.g. "rss:our-blog:hala mansour"
     escalate_to: list[str] = []  # apprise URLs for tasks not acknowledged by their due time
     rules: list[str] = []  # rule ids this manager takes; empty: all
     fallback: bool = False  # receives tasks no other manager covers (default: the first manager)
+
+
+    @field_validator("handles")
+    @classmethod
+    def _lower_handles(cls, handles: list[str]) -> list[str]:
+        # Member ids are lower-cased (names are case-insensitive on every platform we read).
+        return [h.strip().lower() for h in handles]
 
 
 class Goal(_Strict):

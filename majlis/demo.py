@@ -7,26 +7,49 @@ SMTP server and a webhook endpoint standing in for a manager's inbox.
 from __future__ import annotations
 
 import os
+import re
 import shlex
+from datetime import date, datetime, timedelta, timezone
+from email.utils import format_datetime, parsedate_to_datetime
 from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
 
+from majlis.demo_reddit import DEMO_SUBREDDIT, add_reddit_routes
 from majlis.inbox import SmtpInbox, WebhookInbox
 from majlis.replay import ReplayServer
 
 DATA = resources.files("majlis") / "demo_data"
 BLOG_POST = "/blog/2026/11/10/steps-to-build-a-strong-digital-community/"
 BLOG_WELCOME = "/blog/2026/11/01/welcome/"
+# The sample blog's dates were written as of this day; the demo moves them so that they keep
+# the same age whenever it runs (questions older than a month are not chased by default).
+BLOG_WRITTEN_ON = date(2026, 11, 25)
+DEMO_CREDENTIALS = {
+    "REDDIT_CLIENT_ID": "majlis-demo-client",
+    "REDDIT_CLIENT_SECRET": "majlis-demo-secret",
+    "REDDIT_USER_AGENT": "majlis-demo/0.1 (offline replay)",
+}
+_RFC822_DATE = re.compile(r"<(pubDate|lastBuildDate)>([^<]+)</\1>")
+
+
+def _shift_dates(xml: str, days: int) -> str:
+    def moved(match: re.Match) -> str:
+        when = parsedate_to_datetime(match.group(2)) + timedelta(days=days)
+        return f"<{match.group(1)}>{format_datetime(when)}</{match.group(1)}>"
+
+    return _RFC822_DATE.sub(moved, xml)
 
 
 def add_blog_routes(server: ReplayServer) -> None:
     """The sample WordPress blog: its feed and one comment feed per post."""
     blog = DATA / "blog"
+    days = (datetime.now(timezone.utc).date() - BLOG_WRITTEN_ON).days
 
     def page(name: str) -> bytes:
-        return (blog / name).read_text(encoding="utf-8").replace("{{BASE}}", server.base_url).encode()
+        xml = (blog / name).read_text(encoding="utf-8").replace("{{BASE}}", server.base_url)
+        return _shift_dates(xml, days).encode()
 
     rss = "application/rss+xml; charset=UTF-8"
     server.add("/blog/feed/", page("feed.xml"), content_type=rss,
@@ -46,6 +69,13 @@ kind = "rss"
 name = "majlis-blog"
 url = {q(base_url + "/blog/feed/")}
 sla_hours = 24
+
+[[sources]]
+kind = "reddit"
+name = "r-{DEMO_SUBREDDIT}"
+subreddit = "{DEMO_SUBREDDIT}"
+base_url = {q(base_url)}
+refresh_days = 3
 
 [[managers]]
 name = "Hala Mansour"
@@ -72,8 +102,11 @@ def run_demo(workdir: Path, console: Console) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "majlis.toml"
     warehouse_path = workdir / "majlis.duckdb"
+    for name, value in DEMO_CREDENTIALS.items():
+        os.environ.setdefault(name, value)
     with ReplayServer() as server, SmtpInbox() as smtp, WebhookInbox() as hook:
         add_blog_routes(server)
+        add_reddit_routes(server)
         config_path.write_text(demo_config(server.base_url, smtp, hook, warehouse_path), encoding="utf-8")
         console.print(f"[bold]Majlis demo[/]: sample sources served from {server.base_url}")
         ok, message = run_stage(str(config_path))
@@ -84,6 +117,9 @@ def run_demo(workdir: Path, console: Console) -> int:
 
     with Warehouse.open(warehouse_path) as wh:
         tasks = dispatch.list_tasks(wh)
+    from majlis.cli import print_source_runs
+
+    print_source_runs(warehouse_path)
     print_tasks(tasks, title="Tasks for managers")
     console.print(f"Delivered this run: {emails} e-mail(s) to the local SMTP server, "
                   f"{hooks} webhook call(s).")
