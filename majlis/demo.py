@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from majlis.demo_reddit import DEMO_SUBREDDIT, add_reddit_routes
+from majlis.demo_x import DEMO_BEARER_TOKEN, add_x_routes, demo_source_toml
 from majlis.inbox import SmtpInbox, WebhookInbox
 from majlis.replay import ReplayServer
 
@@ -30,6 +31,7 @@ DEMO_CREDENTIALS = {
     "REDDIT_CLIENT_ID": "majlis-demo-client",
     "REDDIT_CLIENT_SECRET": "majlis-demo-secret",
     "REDDIT_USER_AGENT": "majlis-demo/0.1 (offline replay)",
+    "X_BEARER_TOKEN": DEMO_BEARER_TOKEN,
 }
 _RFC822_DATE = re.compile(r"<(pubDate|lastBuildDate)>([^<]+)</\1>")
 
@@ -77,6 +79,7 @@ subreddit = "{DEMO_SUBREDDIT}"
 base_url = {q(base_url)}
 refresh_days = 3
 
+{demo_source_toml(base_url)}
 [[managers]]
 name = "Hala Mansour"
 languages = ["ar", "en"]
@@ -107,6 +110,7 @@ def run_demo(workdir: Path, console: Console) -> int:
     with ReplayServer() as server, SmtpInbox() as smtp, WebhookInbox() as hook:
         add_blog_routes(server)
         add_reddit_routes(server)
+        add_x_routes(server, DATA / "x")
         config_path.write_text(demo_config(server.base_url, smtp, hook, warehouse_path), encoding="utf-8")
         console.print(f"[bold]Majlis demo[/]: sample sources served from {server.base_url}")
         ok, message = run_stage(str(config_path))
