@@ -94,6 +94,24 @@ def sql(
         console.print(f"(first {len(rows)} rows shown; use --limit for more)")
 
 
+@app.command("rules")
+def rules_list() -> None:
+    """List the rules: what each flags, the principle and goal it serves, its parameters.
+
+    Parameters are set in majlis.toml under [rules.<id with underscores>].
+    """
+    from rules import registered_rules
+
+    table = Table(title="Rules")
+    for col in ("id", "severity", "goal", "parameters", "what it flags"):
+        table.add_column(col, overflow="fold")
+    for module in registered_rules():
+        meta = module.RULE
+        params = ", ".join(f"{k}={v}" for k, v in meta.params.items())
+        table.add_row(meta.id, meta.severity, meta.goal, params, f"{meta.description} (principle {meta.principle})")
+    console.print(table)
+
+
 @tasks_app.command("list")
 def tasks_list(
     config: Path = ConfigOption,

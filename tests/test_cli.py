@@ -23,7 +23,7 @@ def filled_warehouse(tmp_path):
 
 def test_every_command_has_help():
     for args in (["--help"], ["demo", "--help"], ["run", "--help"], ["sql", "--help"],
-                 ["tasks", "show", "--help"], ["tasks", "ack", "--help"], ["tasks", "snooze", "--help"],
+                 ["rules", "--help"], ["tasks", "show", "--help"], ["tasks", "ack", "--help"], ["tasks", "snooze", "--help"],
                  ["tasks", "--help"], ["tasks", "list", "--help"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, args
@@ -85,3 +85,13 @@ def test_run_with_a_broken_config_names_the_key(tmp_path):
     result = runner.invoke(app, ["run", "--config", str(config)])
     assert result.exit_code == 2
     assert "sources[0] (name='blog').url" in result.output
+
+
+def test_rules_lists_every_registered_rule_with_its_goal():
+    from rules import registered_rules
+
+    result = runner.invoke(app, ["rules"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    for module in registered_rules():
+        assert module.RULE.id in result.output
+        assert module.RULE.goal in result.output
