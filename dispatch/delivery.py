@@ -1,22 +1,34 @@
 """The outbox: every notification is a `deliveries` row before it is sent.
 
-One code path for every channel: each of a manager's apprise URLs (`notify` for tasks,
-`escalate_to` for escalations) is one delivery of one task. A run
+One code path for every channel: each of a manager's apprise URLs (`notify` for tasks and
+digests, `escalate_to` for escalations) gets one delivery row per message. A row covers
+the tasks in `task_ids`: one task for `notify` and `escalation`, every task it lists for a
+`digest` (see `dispatch.modes` for when a manager gets digests and quiet hours). A run
 
-1. queues a row for every (task, channel) that needs one, committed before anything is
-   sent (`delivery_id` is a fingerprint of task, kind, manager and channel, so queueing
-   twice is a no-op);
+1. queues a row for every (task, channel) that is to be sent on its own, and a digest row
+   per channel for every manager whose digest period came due with tasks to list; rows
+   are committed before anything is sent (`delivery_id` is a fingerprint of task or
+   period, kind, manager and channel, so queueing twice is a no-op);
 2. sends every queued row whose `next_attempt_at` has come, one apprise call per row, and
-   checks `bool()` of apprise's result;
+   checks `bool()` of apprise's result; a row that falls in its manager's quiet hours is
+   not sent: its `next_attempt_at` moves to the end of them (no attempt is counted);
 3. marks the row `sent` on success; on failure it stays `queued` with `attempts + 1`, a
    redacted `last_error` and a `next_attempt_at` that backs off (5 min, 10, 20, ... 6 h).
 
 Guarantee: **at least once**. A row is marked sent only after the channel accepted the
 message, so a crash (or kill) between the send and the mark leaves the row queued and the
 next run sends that one message again: a manager may, rarely, see a duplicate; a message
-is never lost. Outside that window nothing is sent twice, because a sent row is never sent
-again and re-running queues nothing new. (At-most-once would need the opposite order and
-could lose a notification in the same crash; for a task list a duplicate is the lesser harm.)
+is never lost. A digest is one row, so such a crash repeats at most that one digest, with
+the same tasks listed (a task done in between is left out). Outside that window nothing
+is sent twice, because a sent row is never sent again, re-running queues nothing new and a
+task in a digest row is never put in another digest. (At-most-once would need the opposite
+order and could lose a notification in the same crash; for a task list a duplicate is the
+lesser harm.)
+
+Escalation waits for the manager to have been told: a task still waiting for its digest,
+or whose notification is held by quiet hours, does not escalate; and its deadline moves by
+as long as the notification was held (the SLA counts from when the manager could know).
+A task whose notification keeps failing escalates at its due time, as it should.
 
 Secrets: apprise URLs carry passwords and tokens. The URL itself is never stored or logged;
 `channel` is a label with the scheme and the network host only (`mailto://smtp.example.org`),
@@ -38,7 +50,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import apprise
 import pyarrow as pa
 
-from dispatch.messages import channel_kind, render
+from dispatch.messages import channel_kind, render, render_digest
+from dispatch.modes import digest_due, is_immediate, may_send_now
 from dispatch.tasks import list_tasks
 from majlis.config import Config, Manager
 from warehouse import Warehouse, utc_naive
@@ -50,11 +63,15 @@ MAX_RETRY = timedelta(hours=6)
 ERROR_CHARS = 300
 
 
+NOTIFYING = ("notify", "digest")  # the kinds that tell the assignee
+UNTOLD = ("resolved", "expired", "acknowledged")  # tasks no notify or digest is sent for
+
+
 @dataclass(frozen=True)
 class Channel:
     delivery_id: str
-    task_id: str
-    kind: str  # notify | escalation
+    key: str  # the task id, or `digest:<period start>` for a digest
+    kind: str  # notify | escalation | digest
     assignee: str
     label: str  # safe to store and show
     url: str  # secret: never stored, never logged
@@ -67,6 +84,8 @@ class DeliveryReport:
     failed: int = 0  # attempts that failed this run (the rows stay queued)
     pending: int = 0  # rows still queued after this run
     cancelled: int = 0
+    held: int = 0  # rows that waited out quiet hours this run (not attempts)
+    digests: int = 0  # digest messages sent this run (also counted in `sent`)
     notified: list[str] = field(default_factory=list)  # tasks that became notified
     escalated: list[str] = field(default_factory=list)
     unassigned: list[dict] = field(default_factory=list)  # open tasks nobody can be told of
@@ -122,15 +141,19 @@ def redact(text: str, url: str) -> str:
     return _mask(text, url)[:ERROR_CHARS]
 
 
-def channels_for(task_id: str, kind: str, manager: Manager) -> list[Channel]:
+def channels_for(key: str, kind: str, manager: Manager) -> list[Channel]:
     urls = manager.escalate_to if kind == "escalation" else manager.notify
     out, seen = [], {}
     for url in urls:
         label = channel_label(url)
         n = seen[label] = seen.get(label, -1) + 1  # two URLs on one host stay two channels
-        out.append(Channel(_digest(task_id, kind, manager.name, label, str(n)),
-                           task_id, kind, manager.name, label, url))
+        out.append(Channel(_digest(key, kind, manager.name, label, str(n)),
+                           key, kind, manager.name, label, url))
     return out
+
+
+def digest_key(period_start: datetime) -> str:
+    return f"digest:{period_start.isoformat()}"
 
 
 def _managers(config: Config) -> dict[str, Manager]:
@@ -139,16 +162,23 @@ def _managers(config: Config) -> dict[str, Manager]:
 
 QUEUE_SCHEMA = pa.schema([
     ("delivery_id", pa.string()), ("task_id", pa.string()), ("assignee", pa.string()),
-    ("channel", pa.string()), ("kind", pa.string()),
+    ("channel", pa.string()), ("kind", pa.string()), ("task_ids", pa.list_(pa.string())),
+    ("period_start", pa.timestamp("us")),
 ])
 
 
-def _queue(wh: Warehouse, channels: list[Channel], now: datetime) -> int:
-    """Write queued rows for channels that have none; returns how many were new."""
+def _queue(wh: Warehouse, channels: list[Channel], now: datetime,
+           task_ids: list[str] | None = None, period_start: datetime | None = None) -> int:
+    """Write queued rows for channels that have none; returns how many were new.
+
+    A row covers its channel's task (`task_ids` None), or the digest's `task_ids`.
+    """
     if not channels:
         return 0
-    rows = [{"delivery_id": c.delivery_id, "task_id": c.task_id, "assignee": c.assignee,
-             "channel": c.label, "kind": c.kind} for c in channels]
+    rows = [{"delivery_id": c.delivery_id, "assignee": c.assignee, "channel": c.label,
+             "kind": c.kind, "task_id": None if task_ids else c.key,
+             "task_ids": task_ids or [c.key], "period_start": period_start}
+            for c in channels]
     wh.con.register("incoming_deliveries", pa.Table.from_pylist(rows, schema=QUEUE_SCHEMA))
     try:
         (new,) = wh.con.execute(
@@ -158,8 +188,9 @@ def _queue(wh: Warehouse, channels: list[Channel], now: datetime) -> int:
         wh.con.execute(
             """
             insert into deliveries (delivery_id, task_id, assignee, channel, status, queued_at,
-                                    attempts, kind, next_attempt_at)
-            select delivery_id, task_id, assignee, channel, 'queued', $now, 0, kind, $now
+                                    attempts, kind, next_attempt_at, task_ids, period_start)
+            select delivery_id, task_id, assignee, channel, 'queued', $now, 0, kind, $now,
+                   task_ids, period_start
             from incoming_deliveries
             on conflict (delivery_id) do nothing
             """,
@@ -180,27 +211,85 @@ def queue_notifications(wh: Warehouse, config: Config, now: datetime, report: De
             log.warning("task %s (%s) has no manager with a notify channel; kept open",
                         task["task_id"], task["rule"])
             continue
-        channels += channels_for(task["task_id"], "notify", manager)
+        if is_immediate(manager, task["severity"]):
+            channels += channels_for(task["task_id"], "notify", manager)
     report.queued += _queue(wh, channels, now)
 
 
+def _covered(wh: Warehouse, statuses: tuple[str, ...], fresh_only: bool = False) -> set[str]:
+    """Tasks covered by a notify or digest row in one of `statuses` (never tried, if fresh)."""
+    rows = wh.con.execute(
+        """
+        select distinct unnest(task_ids) from deliveries
+        where kind in (select unnest($kinds)) and status in (select unnest($statuses))
+          and (not $fresh or attempts = 0)
+        """,
+        {"kinds": list(NOTIFYING), "statuses": list(statuses), "fresh": fresh_only},
+    ).fetchall()
+    return {task_id for (task_id,) in rows}
+
+
+def queue_digests(wh: Warehouse, config: Config, now: datetime, report: DeliveryReport) -> None:
+    """For each digest manager whose period came due: one row per channel listing its new tasks."""
+    for manager in config.managers:
+        due = digest_due(manager, now)
+        if due is None or not manager.notify:
+            continue
+        pending = wh.query(
+            """
+            select task_id from tasks
+            where assignee = $name and status = 'open' and created_at <= $due
+              and not list_contains($immediate, coalesce(severity, ''))
+              and task_id not in (
+                  select unnest(task_ids) from deliveries
+                  where kind in (select unnest($kinds)) and status <> 'cancelled')
+            order by created_at, task_id
+            """,
+            {"name": manager.name, "due": due, "immediate": list(manager.immediate) or [""],
+             "kinds": list(NOTIFYING)},
+        )
+        if pending:
+            task_ids = [r["task_id"] for r in pending]
+            channels = channels_for(digest_key(due), "digest", manager)
+            report.queued += _queue(wh, channels, now, task_ids=task_ids, period_start=due)
+
+
+def _waiting_to_be_told(task: dict, manager: Manager, held: set[str], covered: set[str]) -> bool:
+    """The manager has not been told yet, by design (digest, quiet hours, first try to come)."""
+    if task["status"] != "open":
+        return False
+    if task["task_id"] in held:
+        return True
+    return (task["task_id"] not in covered and bool(manager.notify)
+            and not is_immediate(manager, task["severity"]))
+
+
 def escalate(wh: Warehouse, config: Config, now: datetime, report: DeliveryReport) -> None:
-    """Queue one escalation per task not acknowledged by its due time (or snooze end)."""
+    """Queue one escalation per task not acknowledged by its deadline.
+
+    The deadline is the due time, or the snooze's end, moved on by however long the
+    notification took (a digest, quiet hours, retries): `due_at + (notified_at - created_at)`.
+    """
     now = utc_naive(now)
     managers = _managers(config)
     due = wh.query(
         """
-        select task_id, assignee from tasks
+        select task_id, assignee, status, severity from tasks
         where status in ('open', 'notified') and escalated_at is null and due_at is not null
-          and greatest(due_at, coalesce(snoozed_until, due_at)) <= $now
+          and greatest(due_at, coalesce(snoozed_until, due_at),
+                       due_at + coalesce(notified_at - created_at, interval 0 second)) <= $now
         order by due_at, task_id
         """,
         {"now": now},
     )
+    held = _covered(wh, ("queued",), fresh_only=True)
+    covered = _covered(wh, ("queued", "sent"))
     for task in due:
         manager = managers.get(task["assignee"] or "")
         if manager is None or not manager.escalate_to:
             continue  # nobody to escalate to: the task stays where it is, still listed
+        if _waiting_to_be_told(task, manager, held, covered):
+            continue
         report.queued += _queue(wh, channels_for(task["task_id"], "escalation", manager), now)
         wh.con.execute(
             "update tasks set status = 'escalated', escalated_at = $now where task_id = $id",
@@ -282,59 +371,98 @@ def _cancel(wh: Warehouse, delivery_id: str, why: str) -> None:
     )
 
 
-def send_queued(wh: Warehouse, config: Config, now: datetime, report: DeliveryReport) -> None:
-    managers = _managers(config)
-    due = wh.query(
+def _hold(wh: Warehouse, delivery_id: str, until: datetime) -> None:
+    wh.con.execute("update deliveries set next_attempt_at = $until where delivery_id = $id",
+                   {"until": until, "id": delivery_id})
+
+
+def _due_rows(wh: Warehouse, now: datetime) -> list[dict]:
+    return wh.query(
         """
-        select d.delivery_id, d.kind, d.assignee, d.channel, d.attempts, t.status as task_status,
-               t.task_id, t.rule, t.goal, t.source, t.severity, t.summary, t.url, t.excerpt,
-               t.due_at
-        from deliveries d join tasks t using (task_id)
+        select d.delivery_id, d.kind, d.assignee, d.channel, d.attempts, d.task_ids,
+               d.period_start, t.status as task_status, t.task_id, t.rule, t.goal, t.source,
+               t.severity, t.summary, t.url, t.excerpt, t.due_at
+        from deliveries d left join tasks t using (task_id)
         where d.status = 'queued' and coalesce(d.next_attempt_at, d.queued_at) <= $now
-        order by d.queued_at, d.task_id, d.kind, d.channel
+        order by d.queued_at, d.task_id, d.kind, d.channel, d.delivery_id
         """,
         {"now": now},
     )
-    for row in due:
-        if row["task_status"] in ("resolved", "expired") or (
-            row["kind"] == "notify" and row["task_status"] == "acknowledged"
-        ):
-            _cancel(wh, row["delivery_id"], f"task {row['task_status']} before delivery")
-            report.cancelled += 1
-            continue
+
+
+def _why_not_send(row: dict, listed: list[dict]) -> str | None:
+    """Why a queued row is no longer worth sending, or None."""
+    if row["kind"] == "digest":
+        return None if listed else "every task in the digest was done before delivery"
+    if row["task_status"] in ("resolved", "expired") or (
+        row["kind"] == "notify" and row["task_status"] == "acknowledged"
+    ):
+        return f"task {row['task_status']} before delivery"
+    return None
+
+
+def _find_channel(row: dict, manager: Manager | None) -> Channel | None:
+    if manager is None:
+        return None
+    key = digest_key(row["period_start"]) if row["kind"] == "digest" else row["task_id"]
+    return next((c for c in channels_for(key, row["kind"], manager)
+                 if c.delivery_id == row["delivery_id"]), None)
+
+
+def send_queued(wh: Warehouse, config: Config, now: datetime, report: DeliveryReport) -> None:
+    managers = _managers(config)
+    for row in _due_rows(wh, now):
+        listed = []
+        if row["kind"] == "digest":
+            listed = [t for t in list_tasks(wh, task_ids=row["task_ids"]) if t["status"] not in UNTOLD]
+        why = _why_not_send(row, listed)
         manager = managers.get(row["assignee"])
-        channel = next(
-            (c for c in (channels_for(row["task_id"], row["kind"], manager) if manager else [])
-             if c.delivery_id == row["delivery_id"]), None,
-        )
-        if channel is None:
-            _cancel(wh, row["delivery_id"], "channel no longer in the config")
+        channel = _find_channel(row, manager)
+        if why is None and channel is None:
+            why = "channel no longer in the config"
+        if why is not None:
+            _cancel(wh, row["delivery_id"], why)
             report.cancelled += 1
             continue
-        message = render(row, row["kind"], channel_kind(channel.url))
+        wait = may_send_now(manager, row["severity"], row["kind"], now)
+        if wait is not None:
+            _hold(wh, row["delivery_id"], wait)
+            report.held += 1
+            log.info("%s to %s (%s) waits for the end of quiet hours at %s UTC",
+                     row["kind"], row["assignee"], channel.label, wait)
+            continue
+        kind = channel_kind(channel.url)
+        if row["kind"] == "digest":
+            message = render_digest(manager, listed, row["period_start"], kind)
+        else:
+            message = render(row, row["kind"], kind)
         ok, said = send(channel.url, message.title, message.body)
         _mark(wh, row, ok, "" if ok else redact(said, channel.url), now)
+        what = (f"digest of {len(listed)} task(s)" if row["kind"] == "digest"
+                else f"{row['kind']} of task {row['task_id']}")
         if ok:
             report.sent += 1
-            log.info("sent %s of task %s to %s (%s)", row["kind"], row["task_id"],
-                     row["assignee"], channel.label)
+            report.digests += row["kind"] == "digest"
+            log.info("sent %s to %s (%s)", what, row["assignee"], channel.label)
         else:
             report.failed += 1
-            log.warning("could not send %s of task %s to %s (%s); queued for retry",
-                        row["kind"], row["task_id"], row["assignee"], channel.label)
+            log.warning("could not send %s to %s (%s); queued for retry",
+                        what, row["assignee"], channel.label)
 
 
 def mark_notified(wh: Warehouse, now: datetime) -> list[str]:
-    """Open tasks with every notify delivery done (and at least one sent) are notified."""
+    """Open tasks with every notify or digest delivery done (one at least sent) are notified."""
     rows = wh.con.execute(
         """
         update tasks set status = 'notified', notified_at = $now
         where status = 'open'
-          and task_id in (select task_id from deliveries where kind = 'notify' and status = 'sent')
-          and task_id not in (select task_id from deliveries where kind = 'notify' and status = 'queued')
+          and task_id in (select unnest(task_ids) from deliveries
+                          where kind in (select unnest($kinds)) and status = 'sent')
+          and task_id not in (select unnest(task_ids) from deliveries
+                              where kind in (select unnest($kinds)) and status = 'queued')
         returning task_id
         """,
-        {"now": now},
+        {"now": now, "kinds": list(NOTIFYING)},
     ).fetchall()
     return sorted(task_id for (task_id,) in rows)
 
@@ -344,6 +472,7 @@ def deliver(wh: Warehouse, config: Config, now: datetime) -> DeliveryReport:
     now = utc_naive(now)
     report = DeliveryReport()
     queue_notifications(wh, config, now, report)
+    queue_digests(wh, config, now, report)
     escalate(wh, config, now, report)
     send_queued(wh, config, now, report)
     report.notified = mark_notified(wh, now)

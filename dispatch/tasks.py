@@ -3,11 +3,21 @@
     open -> notified -> acknowledged -> resolved
       \\-> escalated (not acknowledged by due_at; sent to the escalation contact once)
       \\-> snoozed (until a time; then back to open/notified, due no earlier than that)
+      \\-> expired (its subject is gone, or nobody acknowledged it within the horizon)
 
 `task_id` is the finding's id (a fingerprint of rule + subject), so re-running detect and
 dispatch can never make a second task for the same thing. A task resolves itself when its
 finding is cleared (the rule no longer reports it). A finding that comes back after its
 task was resolved keeps the resolved task: a recurrence is a new subject for the rule.
+
+A task expires instead of lingering (`expire_stale`), with `resolution`:
+- `subject_gone`: the post it is about was deleted or removed on its platform (whatever
+  the status, acknowledged included: there is nothing left to act on);
+- `too_old`: it was created more than the assignee's `expire_after_days` ago (default 30;
+  unassigned tasks too) and is still open, notified or escalated. Acknowledged tasks never
+  expire by age (a manager holds them), nor do tasks snoozed into the future.
+An expired task is done: it is not counted as load, its queued deliveries are cancelled,
+and its finding never gets a second task.
 """
 from __future__ import annotations
 
@@ -78,18 +88,30 @@ def open_load(wh: Warehouse) -> dict[str, int]:
     return {r["assignee"]: r["n"] for r in rows}
 
 
+def week_load(wh: Warehouse, now: datetime) -> dict[str, int]:
+    """Tasks assigned to each manager in the 7 days up to `now`, whatever became of them."""
+    rows = wh.query(
+        "select assignee, count(*) as n from tasks where assignee is not null"
+        " and created_at > $since group by assignee",
+        {"since": utc_naive(now) - timedelta(days=7)},
+    )
+    return {r["assignee"]: r["n"] for r in rows}
+
+
 def create_tasks(wh: Warehouse, config: Config, now: datetime) -> list[dict]:
     """A task for every open finding that has none yet; returns the new tasks."""
     findings = _untasked_findings(wh)
     if not findings:
         return []
-    load = open_load(wh)
+    load, week = open_load(wh), week_load(wh, now)
     rows = []
     for f in findings:
         lang = f["lang"] or f["post_lang"]
-        assignee = choose_assignee(config.managers, f["source"], lang, load, rule=f["rule"])
+        assignee = choose_assignee(config.managers, f["source"], lang, load, rule=f["rule"],
+                                   week_load=week)
         if assignee:
             load[assignee] = load.get(assignee, 0) + 1
+            week[assignee] = week.get(assignee, 0) + 1
         rows.append({
             "task_id": f["finding_id"], "finding_id": f["finding_id"], "rule": f["rule"],
             "goal": f["goal"], "source": f["source"], "assignee": assignee,
@@ -144,6 +166,53 @@ def wake_snoozed(wh: Warehouse, now: datetime) -> list[str]:
     return sorted(task_id for (task_id,) in rows)
 
 
+DEFAULT_EXPIRE_DAYS = 30.0  # for tasks whose assignee is not (or no longer) configured
+GONE_STATES = ("deleted", "removed")
+
+
+def _expire_gone(wh: Warehouse, now: datetime) -> list[str]:
+    rows = wh.con.execute(
+        """
+        update tasks set status = 'expired', resolution = 'subject_gone', resolved_at = $now
+        from findings f join posts p on p.post_id = f.subject_id
+        where f.finding_id = tasks.finding_id and p.state in (select unnest($gone))
+          and tasks.status in (select unnest($live))
+        returning tasks.task_id
+        """,
+        {"now": now, "gone": list(GONE_STATES), "live": list(LIVE)},
+    ).fetchall()
+    return [task_id for (task_id,) in rows]
+
+
+def _expire_old(wh: Warehouse, config: Config, now: datetime) -> list[str]:
+    names = [m.name for m in config.managers]
+    # One horizon per manager; unassigned tasks and managers no longer configured get the default.
+    horizons = [(m.expire_after_days, m.name) for m in config.managers]
+    horizons.append((DEFAULT_EXPIRE_DAYS, None))
+    expired: list[str] = []
+    for days, name in horizons:
+        if days is None:
+            continue
+        rows = wh.con.execute(
+            """
+            update tasks set status = 'expired', resolution = 'too_old', resolved_at = $now
+            where status in ('open', 'notified', 'escalated') and created_at <= $cutoff
+              and (assignee = $name
+                   or ($name is null and (assignee is null or not list_contains($names, assignee))))
+            returning task_id
+            """,
+            {"now": now, "cutoff": now - timedelta(days=days), "name": name, "names": names},
+        ).fetchall()
+        expired += [task_id for (task_id,) in rows]
+    return expired
+
+
+def expire_stale(wh: Warehouse, config: Config, now: datetime) -> list[str]:
+    """Expire tasks whose subject is gone or that outlived their horizon; returns their ids."""
+    now = utc_naive(now)
+    return sorted(_expire_gone(wh, now) + _expire_old(wh, config, now))
+
+
 def list_tasks(
     wh: Warehouse, status: str | None = None, assignee: str | None = None,
     rule: str | None = None, source: str | None = None, task_ids: list[str] | None = None,
@@ -172,7 +241,8 @@ def show_task(wh: Warehouse, task_id: str) -> dict:
     task = _get(wh, task_id)
     task["deliveries"] = wh.query(
         "select delivery_id, kind, assignee, channel, status, queued_at, sent_at, attempts,"
-        " next_attempt_at, last_error from deliveries where task_id = $id order by queued_at, kind, channel",
+        " next_attempt_at, last_error from deliveries where list_contains(task_ids, $id)"
+        " order by queued_at, kind, channel",
         {"id": task_id},
     )
     return task

@@ -5,7 +5,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_CONFIG = Path("majlis.toml")
 
@@ -20,6 +20,23 @@ class _Strict(BaseModel):
 
 class WarehouseConfig(_Strict):
     path: Path = Path("majlis.duckdb")
+    # "duckdb": one file, one writing process (the default). "ducklake": a DuckLake catalog in
+    # PostgreSQL (`catalog`) with Parquet files under `data_path`, written by many workers.
+    backend: Literal["duckdb", "ducklake"] = "duckdb"
+    catalog: str | None = None  # libpq DSN, e.g. "dbname=majlis host=db.internal user=majlis"
+    data_path: str | None = None  # folder or object-store URL (s3://...) for the Parquet files
+
+    @model_validator(mode="after")
+    def _ducklake_needs_a_catalog(self) -> "WarehouseConfig":
+        if self.backend == "ducklake" and not (self.catalog and self.data_path):
+            raise ValueError("backend = \"ducklake\" needs `catalog` (a PostgreSQL connection "
+                             "string, e.g. \"dbname=majlis host=db\") and `data_path` (where "
+                             "the Parquet files go)")
+        return self
+
+
+class OperatorsConfig(_Strict):
+    notify: list[str] = []  # apprise URLs told when a flow run fails
 
 
 class _SourceBase(_Strict):
@@ -73,13 +90,53 @@ class Manager(_Strict):
     escalate_to: list[str] = []  # apprise URLs for tasks not acknowledged by their due time
     rules: list[str] = []  # rule ids this manager takes; empty: all
     fallback: bool = False  # receives tasks no other manager covers (default: the first manager)
-
+    # Delivery modes (dispatch/modes.py); times are local to `timezone`.
+    timezone: str = "UTC"  # IANA name, e.g. "Asia/Riyadh"
+    digest: Literal["hourly", "daily"] | None = None  # none: every task is sent at once
+    digest_at: str = "08:00"  # when a daily digest comes due
+    immediate: list[Literal["low", "medium", "high"]] = ["high"]  # sent at once despite a digest
+    quiet_hours: str | None = None  # "22:00-07:00": nothing sent inside; deliveries wait
+    quiet_hours_except: list[Literal["low", "medium", "high"]] = []  # e.g. ["high"]
+    capacity_per_week: int | None = Field(None, ge=0)  # tasks assigned per 7 days; none: no cap
+    expire_after_days: float | None = Field(30.0, gt=0)  # unacknowledged tasks expire; none: never
 
     @field_validator("handles")
     @classmethod
     def _lower_handles(cls, handles: list[str]) -> list[str]:
         # Member ids are lower-cased (names are case-insensitive on every platform we read).
         return [h.strip().lower() for h in handles]
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone; use an IANA name such as \"Asia/Riyadh\" or \"UTC\"") from None
+        return name
+
+    @field_validator("digest_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("expected a 24-hour time such as \"08:00\"")
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _clock_range(cls, value: str | None) -> str | None:
+        import re
+
+        if value is None:
+            return value
+        match = re.fullmatch(r"\s*(([01]\d|2[0-3]):[0-5]\d)\s*-\s*(([01]\d|2[0-3]):[0-5]\d)\s*", value)
+        if not match or match.group(1) == match.group(3):
+            raise ValueError("expected \"HH:MM-HH:MM\" with two different times, e.g. \"22:00-07:00\"")
+        return f"{match.group(1)}-{match.group(3)}"
 
 
 class Goal(_Strict):
@@ -91,6 +148,7 @@ class Goal(_Strict):
 
 class Config(_Strict):
     warehouse: WarehouseConfig = WarehouseConfig()
+    operators: OperatorsConfig = OperatorsConfig()
     sources: list[Source] = []
     managers: list[Manager] = []
     goals: list[Goal] = []
@@ -166,7 +224,12 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
         raise ConfigError(f"{path} is not valid TOML: {err}") from None
     config = parse_config(data, str(path))
     # A relative warehouse path is relative to the config file, not to the caller's cwd.
-    if not config.warehouse.path.is_absolute():
-        wh = WarehouseConfig(path=path.parent / config.warehouse.path)
-        config = config.model_copy(update={"warehouse": wh})
+    wh = config.warehouse
+    moved: dict[str, Any] = {}
+    if not wh.path.is_absolute():
+        moved["path"] = path.parent / wh.path
+    if wh.data_path and "://" not in wh.data_path and not Path(wh.data_path).is_absolute():
+        moved["data_path"] = str(path.parent / wh.data_path)
+    if moved:
+        config = config.model_copy(update={"warehouse": wh.model_copy(update=moved)})
     return config
