@@ -10,7 +10,11 @@ from typing import Any, Callable
 from warehouse import Warehouse, utcnow
 
 # Rule modules, in the order they run. A new rule is a new module named here.
-RULE_MODULES = ["rules.unanswered_questions", "rules.managers_quiet", "rules.data_gaps"]
+RULE_MODULES = [
+    "rules.unanswered_questions", "rules.managers_quiet", "rules.data_gaps",
+    "rules.quality_vs_growth", "rules.promises_kept", "rules.members_quiet",
+    "rules.spotlight_members",
+]
 
 
 @dataclass(frozen=True)

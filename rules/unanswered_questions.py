@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from importlib import resources
 
+from rules import responders
 from rules._base import Finding, RuleContext, RuleMeta, fingerprint
 from warehouse import Warehouse
 
@@ -23,7 +24,9 @@ RULE = RuleMeta(
     principle="2 listen: never belittle a question",
     goal="answer-every-question",
     severity="high",
-    params={"after_hours": 4},
+    # suggest_responders: how many members to name per question (0: none); they are members
+    # who answered similar questions in the same source before (rules/responders.py).
+    params={"after_hours": 4, "max_age_days": 30, "suggest_responders": 3, "responder_min_similarity": 0.2},
     false_positives=(
         "a rhetorical question or headline the detector took for a real one (Arabic social "
         "text is full of them; see majlis.eval_questions for measured precision)",
@@ -59,16 +62,23 @@ def detect(wh: Warehouse, params: dict, context: RuleContext) -> list[Finding]:
     rows = wh.query(_query(), {
         "now": context.now,
         "default_hours": float(params["after_hours"]),
+        "max_age_days": int(params["max_age_days"]),
         "sla_sources": sla_sources,
         "sla_hours": [float(context.sla_hours[s]) for s in sla_sources],
         "manager_ids": list(context.manager_ids),
         "not_an_answer": NOT_AN_ANSWER,
     })
-    return [_finding(row, context.now) for row in rows]
+    suggested = responders.suggest(
+        wh, rows, NOT_AN_ANSWER, top=int(params.get("suggest_responders", 3)),
+        min_similarity=float(params.get("responder_min_similarity", 0.2)))
+    return [_finding(row, context.now, suggested.get(row["post_id"], [])) for row in rows]
 
 
-def _finding(row: dict, now: datetime) -> Finding:
+def _finding(row: dict, now: datetime, suggested: list[responders.Responder]) -> Finding:
     age = now - row["created_at"]
+    summary = f'Unanswered for {_age(age)}: "{excerpt(row["title"], row["body"])}"'
+    if suggested:
+        summary += " — could answer: " + ", ".join(responders.mention(r) for r in suggested)
     return Finding(
         finding_id=fingerprint(RULE.id, row["post_id"]),
         rule=RULE.id,
@@ -76,7 +86,7 @@ def _finding(row: dict, now: datetime) -> Finding:
         subject_id=row["post_id"],
         source=row["source"],
         severity=RULE.severity,
-        summary=f'Unanswered for {_age(age)}: "{excerpt(row["title"], row["body"])}"',
+        summary=summary,
         url=row["url"],
         details={
             "priority": row["priority"],
@@ -87,6 +97,7 @@ def _finding(row: dict, now: datetime) -> Finding:
             "age_hours": round(age.total_seconds() / 3600, 1),
             "sla_hours": row["sla_hours"],
             "reason": row["reason"],
+            "suggested_responders": [r.as_detail() for r in suggested],
         },
         detected_at=now,
         due_at=row["due_at"],

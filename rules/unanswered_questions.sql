@@ -15,7 +15,8 @@
 -- with no known author, are the community's own invitations to comment, not questions
 -- owed an answer. Deleted or removed posts neither ask nor answer.
 --
--- Parameters: $now (timestamp, UTC), $default_hours (double), $sla_sources / $sla_hours
+-- Parameters: $now (timestamp, UTC), $default_hours (double), $max_age_days (questions older
+-- than this are not chased; 0: no limit), $sla_sources / $sla_hours
 -- (parallel lists: a source's own reply time), $manager_ids (member ids from the config),
 -- $not_an_answer (regular expression a non-answer reply matches in full, lower-cased).
 -- Result: one row per unanswered question, with a reason column.
@@ -35,6 +36,8 @@ questions as (
       and q.state in ('live', 'edited')
       and q.kind in ('item', 'item_comment', 'submission', 'comment', 'tweet', 'reply')
       and q.created_at is not null
+      -- A first ingest of years of history must not bury managers in questions long gone cold.
+      and ($max_age_days <= 0 or q.created_at >= $now::timestamp - to_days($max_age_days::integer))
       and not coalesce(asker.is_manager, false)
       and not coalesce(asker.is_bot, false)
       and not list_contains($manager_ids::varchar[], q.author_id)
