@@ -114,7 +114,11 @@ def _secret_block_values(source) -> dict[str, Any]:
 # -- mapping: Reddit things to records (pure, fed recorded payloads in tests) ------------------
 
 def _when(created_utc: float | None) -> datetime | None:
-    return datetime.fromtimestamp(created_utc, timezone.utc) if created_utc is not None else None
+    """None for a time no datetime can hold (NaN, year 10000): the post loads without it."""
+    try:
+        return datetime.fromtimestamp(created_utc, timezone.utc) if created_utc is not None else None
+    except (OverflowError, ValueError, OSError, TypeError):
+        return None
 
 
 def _qualified(fullname: str | None) -> str | None:
@@ -349,11 +353,18 @@ class _Run:
             fresh, reached = _until(things, stop)
             top = top or (things[0] if things else None)
             oldest = fresh[-1] if fresh else oldest
+            asked_after = after
             after = page.payload.get("data", {}).get("after") if isinstance(page.payload, dict) else None
+            # A page that names itself as the next one (a caching proxy, a Reddit bug) would be
+            # asked for again until max_pages: stop at once and say so.
+            repeated = bool(after) and after == asked_after
             self._remember(fresh)
-            ended = reached or not after or not things
+            ended = reached or not after or not things or repeated
             last = ended or page_no == max_pages - 1
             problems = []
+            if repeated:
+                problems.append(f"r/{self.sub} {listing}: Reddit answered after={after} with a page whose"
+                                " `after` repeated it; stopped paging there")
             if last:
                 # An empty first page proves nothing; a listing that ran out before the
                 # stored item (or anything older) did is Reddit's ~1000-item horizon.

@@ -80,6 +80,14 @@ _IN_REPLY_TO_LINE = re.compile(r"""^\s*(?:<p>\s*)?In reply to <a\b[^>]*>.*?</a>\
 _COMMENT_PAGE = re.compile(r"comment-page-\d+/?$")
 
 
+class _MainFeedFailed(SourceError):
+    """The main feed failed; the requests made for it are still worth storing."""
+
+    def __init__(self, source: str, message: str, requests: list[ApiRequest]):
+        super().__init__(source, message)
+        self.requests = requests
+
+
 class RssConnector:
     """Fetches one configured feed (`majlis.config.RssSource`) and its items' comment feeds."""
 
@@ -96,8 +104,16 @@ class RssConnector:
     def fetch(self, cursor: dict) -> Iterator[Batch]:
         state = _state_from(cursor)
         seen: set[str] = set()  # post_ids already yielded in this run
-        batch = self._main_batch(state, seen)
+        try:
+            batch = self._main_batch(state, seen)
+        except _MainFeedFailed as failed:
+            batch = Batch(self.source.name, requests=failed.requests)  # the attempts stay on record
+            error = SourceError(failed.source, failed.reason)
+        else:
+            error = None
         yield batch
+        if error is not None:
+            raise error
         if not self.source.follow_comments:
             return
         for url in _comment_feeds_to_poll(state, self.source.max_comment_feeds):
@@ -110,7 +126,8 @@ class RssConnector:
         try:
             fetched = self.http.get(url, _request_headers(state))
         except FetchFailed as err:
-            raise SourceError(name, _main_fetch_failed(url, err)) from None
+            raise _MainFeedFailed(name, _main_fetch_failed(url, err),
+                                  _api_requests(name, url, err.attempts)) from None
         batch = Batch(name)
         batch.requests = _api_requests(name, url, fetched.attempts)
         if fetched.status == 304:
@@ -118,11 +135,11 @@ class RssConnector:
             batch.cursor = copy.deepcopy(state)
             return batch
         if not 200 <= fetched.status < 300:
-            raise SourceError(name, _main_status_message(url, fetched))
+            raise _MainFeedFailed(name, _main_status_message(url, fetched), batch.requests)
         batch.raw.append(_raw_page(name, url, fetched, body=fetched.body))
         parsed = _parse(fetched)
         if _is_not_a_feed(parsed):
-            raise SourceError(name, _not_a_feed_message(url, fetched, parsed))
+            raise _MainFeedFailed(name, _not_a_feed_message(url, fetched, parsed), batch.requests)
         if fetched.moved_to:
             batch.problems.append(
                 f"feed {name} ({public_url(url)}) moved permanently to {public_url(fetched.moved_to)};"

@@ -336,11 +336,16 @@ def map_page(source: str, payload: dict) -> tuple[list[Post], list[Member], list
     includes = payload.get("includes") or {}
     users = {str(u["id"]): u for u in includes.get("users", []) if u.get("id")}
     own = _as_list(payload.get("data"))
+    without_id = [t for t in own if not t.get("id")]
+    own = [t for t in own if t.get("id")]
     tweets = [t for t in includes.get("tweets", []) if t.get("id")] + own
     first_ids = _first_version_ids(tweets)
     posts = _current_last([_post(source, t, users, first_ids) for t in tweets], tweets)
     members = _members(users, posts)
-    return posts, members, _problems(payload)
+    problems = _problems(payload)
+    if without_id:
+        problems.append(f"X page for source {source}: {len(without_id)} post(s) without an id skipped")
+    return posts, members, problems
 
 
 def _post(source: str, tweet: dict, users: dict[str, dict], first_ids: dict[str, str]) -> Post:
@@ -426,7 +431,7 @@ def _problems(payload: dict) -> list[str]:
 
 def normalise_lang(code: str | None) -> str | None:
     """An ISO 639-1 code, or None where X says it could not tell."""
-    if not code:
+    if not code or not isinstance(code, str):
         return None
     code = code.lower()
     if code in _NO_LANGUAGE:
@@ -463,6 +468,9 @@ def _status_url(tweet_id: str, username: str | None) -> str:
 
 
 def _timestamp(value: str | None) -> datetime | None:
-    if not value:
+    if not value or not isinstance(value, str):
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:  # not ISO 8601: keep the post, without a time
+        return None
