@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from majlis.bench.cli import bench_app
 from majlis.config import DEFAULT_CONFIG, ConfigError, load_config
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 tasks_app = typer.Typer(help="List and manage the tasks dispatched to managers.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
+app.add_typer(bench_app, name="bench")
 console = Console()
 err_console = Console(stderr=True)
 

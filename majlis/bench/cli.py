@@ -1,0 +1,91 @@
+"""`majlis bench perf`: the performance figures, as a table or as one JSON object."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from majlis.bench import perf
+
+bench_app = typer.Typer(help="Benchmarks: a generated community loaded, detected and run against baselines.",
+                        no_args_is_help=True)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@bench_app.callback()
+def _group() -> None:
+    """Benchmarks (need the `bench` extra: dlt[duckdb], pyinstrument)."""
+
+
+@bench_app.command("perf")
+def perf_command(
+    scale: str = typer.Option("100k", help="Posts to generate: 100k, 1m, 10m (or a number, e.g. 5k)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
+    workdir: Optional[Path] = typer.Option(
+        None, help="Keep pages and warehouses here (reused by the next run); default: a temporary folder."),
+    only: Optional[str] = typer.Option(
+        None, help=f"Comma-separated phases to run, of: {', '.join(perf.PHASES)}."),
+    profile: bool = typer.Option(False, help="Profile ingest and detect with pyinstrument (into the workdir)."),
+    seed: int = typer.Option(7, help="Seed of the generated community."),
+) -> None:
+    """Measure ingest (vs DuckDB's Arrow insert and vs dlt), detect, the no-op pipeline (vs a
+    bare Prefect flow), peak memory, warehouse size and connector efficiency."""
+    phases = perf.PHASES
+    if only:
+        phases = tuple(p.strip() for p in only.split(",") if p.strip())
+        unknown = [p for p in phases if p not in perf.PHASES]
+        if unknown:
+            err_console.print(f"[bold red]error:[/] unknown phase(s) {', '.join(unknown)}; "
+                              f"expected some of {', '.join(perf.PHASES)}")
+            raise typer.Exit(2)
+    try:
+        perf.parse_scale(scale)
+    except ValueError as err:
+        err_console.print(f"[bold red]error:[/] {err}")
+        raise typer.Exit(2) from None
+    log = (lambda line: err_console.print(line, highlight=False)) if not as_json else (lambda line: None)
+    figures = perf.run(scale, workdir, phases=phases, seed=seed, profile=profile, log=log)
+    if as_json:
+        typer.echo(json.dumps(figures, default=str))
+    else:
+        console.print(figures_table(figures))
+        if figures["errors"]:
+            for phase, error in figures["errors"].items():
+                err_console.print(f"[bold red]{phase}:[/] {error}")
+    if figures["errors"]:
+        raise typer.Exit(1)
+
+
+TARGETS = {
+    "ingest_vs_arrow": ">= 0.5", "ingest_vs_dlt": ">= 5", "detect_s": "<= 10 at 10M",
+    "detect_incremental_s": "<= 1", "noop_vs_bare_flow": "<= 1.5", "peak_rss_mb": "<= 1536 at 10M",
+    "reddit_requests_per_1000_items": "floor ~10", "rss_bytes_parsed_unchanged": "0",
+    "x_posts_read_twice": "0",
+}
+ROWS = (
+    ("scale", "posts"), ("ingest_rows_per_s", "posts/s"), ("ingest_per_page_rows_per_s", "posts/s"),
+    ("arrow_rows_per_s", "posts/s"), ("dlt_rows_per_s", "posts/s"), ("ingest_vs_arrow", "ratio"),
+    ("ingest_vs_dlt", "ratio"), ("detect_s", "s"), ("detect_incremental_s", "s"),
+    ("ingest_increment_s", "s"), ("noop_pipeline_s", "s"), ("bare_flow_s", "s"),
+    ("noop_vs_bare_flow", "ratio"), ("peak_rss_mb", "MB"), ("warehouse_mb", "MB"),
+    ("warehouse_mb_per_million", "MB"), ("reddit_requests_per_1000_items", "requests"),
+    ("rss_bytes_parsed_unchanged", "bytes"), ("x_posts_read_twice", "posts"),
+)
+
+
+def figures_table(figures: dict) -> Table:
+    table = Table(title=f"majlis bench perf: {figures['scale']:,} posts")
+    for name in ("figure", "value", "unit", "target"):
+        table.add_column(name, justify="right" if name == "value" else "left")
+    for key, unit in ROWS:
+        value = figures.get(key)
+        shown = "not run" if value is None else f"{value:,}" if isinstance(value, (int, float)) else str(value)
+        table.add_row(key, shown, unit, TARGETS.get(key, ""))
+    for phase, peak in (figures.get("peak_rss_mb_by_phase") or {}).items():
+        table.add_row(f"peak_rss_mb[{phase}]", f"{peak:,}", "MB", "")
+    return table
