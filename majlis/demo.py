@@ -89,7 +89,7 @@ notify = [{q(smtp.apprise_url("hala@example.org"))}, {q(hook.apprise_url("/hala"
 [[goals]]
 id = "answer-every-question"
 description = "Every member's question gets an answer from the community or a manager within a day."
-metric = "share of questions answered within the SLA"
+metric = "answered_within_sla"
 target = 0.95
 
 [rules.unanswered_questions]

@@ -29,7 +29,7 @@ RULE = RuleMeta(
     params={"after_hours": 4, "max_age_days": 30, "suggest_responders": 3, "responder_min_similarity": 0.2},
     false_positives=(
         "a rhetorical question or headline the detector took for a real one (Arabic social "
-        "text is full of them; see majlis.eval_questions for measured precision)",
+        "text is full of them; `majlis bench accuracy` measures its precision)",
         "a question answered somewhere we do not ingest (a DM, another thread, a live call)",
         "a question answered in a reply we could not place in its thread (no parent id)",
         "a blog article that asks its readers, when the blog's author is not listed as a manager",

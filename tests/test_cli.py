@@ -23,7 +23,8 @@ def filled_warehouse(tmp_path):
 
 def test_every_command_has_help():
     for args in (["--help"], ["demo", "--help"], ["run", "--help"], ["sql", "--help"],
-                 ["rules", "--help"], ["tasks", "show", "--help"], ["tasks", "ack", "--help"], ["tasks", "snooze", "--help"],
+                 ["rules", "--help"], ["goals", "--help"], ["bench", "accuracy", "--help"],
+                 ["bench", "rules", "--help"], ["bench", "perf", "--help"], ["tasks", "show", "--help"], ["tasks", "ack", "--help"], ["tasks", "snooze", "--help"],
                  ["tasks", "--help"], ["tasks", "list", "--help"]):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, args

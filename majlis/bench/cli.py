@@ -89,3 +89,98 @@ def figures_table(figures: dict) -> Table:
     for phase, peak in (figures.get("peak_rss_mb_by_phase") or {}).items():
         table.add_row(f"peak_rss_mb[{phase}]", f"{peak:,}", "MB", "")
     return table
+
+
+@bench_app.command("accuracy")
+def accuracy_command(
+    labels: Optional[list[Path]] = typer.Option(
+        None, "--labels", help="A labelled TSV (id, text, label); repeat for several. "
+                               "Default: every questions_*.tsv in tests/fixtures/labels/."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the tables."),
+    parts: bool = typer.Option(False, "--parts", help="Also show the dev / second-look / unseen parts."),
+) -> None:
+    """Precision, recall and F1 of question detection per labelled file and per language,
+    beside the naive baseline (any ? or ؟). Ambiguous rows are not scored."""
+    from majlis.bench import accuracy
+
+    for path in labels or []:
+        if not path.is_file():
+            err_console.print(f"[bold red]error:[/] --labels {path}: no such file")
+            raise typer.Exit(2)
+    try:
+        figures = accuracy.run(labels or None)
+    except (ValueError, KeyError) as err:
+        err_console.print(f"[bold red]error:[/] {err}")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(figures, ensure_ascii=False))
+        return
+    console.print(_accuracy_table(figures, parts))
+
+
+def _accuracy_table(figures: dict, parts: bool) -> Table:
+    table = Table(title=f"majlis bench accuracy: question detection (target F1 >= {figures['target_f1']})")
+    for name in ("file", "lang", "rows", "questions", "P", "R", "F1", "naive F1"):
+        table.add_column(name, justify="left" if name in ("file", "lang") else "right",
+                         no_wrap=name == "file")
+
+    def add(label: str, lang: str, s: dict, naive: dict, style: str | None = None) -> None:
+        table.add_row(label, lang, str(s["rows"]), str(s["questions"]), f"{s['precision']:.2f}",
+                      f"{s['recall']:.2f}", f"{s['f1']:.2f}", f"{naive['f1']:.2f}" if naive else "",
+                      style=style)
+
+    for entry in figures["files"]:
+        add(entry["file"], entry["lang"], entry["majlis"], entry["naive"])
+        if parts:
+            for part, s in entry["parts"].items():
+                add(f"  {part}", entry["lang"], s, {}, style="dim")
+    table.add_section()
+    for lang, by_detector in figures["languages"].items():
+        add("all files", lang, by_detector["majlis"], by_detector["naive"],
+            style="bold green" if by_detector["meets_target"] else "bold red")
+    return table
+
+
+@bench_app.command("rules")
+def rules_command(
+    communities: int = typer.Option(4, min=1, help="Simulated communities (each one source); 4 run in ~40 s, 8 in ~65 s."),
+    weeks: int = typer.Option(52, min=14, help="Weeks simulated per community."),
+    seed: int = typer.Option(7, help="Seed of the simulation."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
+) -> None:
+    """Run the rules day by day over seeded simulated communities with planted unanswered
+    questions, quality drops and helpful members; print recall, precision, false alarms and
+    delay per rule (majlis/bench/simulate.py describes the simulation)."""
+    from majlis.bench import simulate
+
+    figures = simulate.run(communities, seed, weeks)
+    if as_json:
+        typer.echo(json.dumps(figures))
+        return
+    console.print(_rules_table(figures))
+
+
+_RULE_ROWS = {
+    "unanswered-questions": (("planted", ""), ("found", ""), ("recall", ""), ("precision", ""),
+                             ("false_alarms_per_community_year", ""), ("median_delay_hours", "h"),
+                             ("max_delay_hours", "h")),
+    "quality-vs-growth": (("planted_drops", ""), ("found", ""), ("recall", ">= 0.90"), ("precision", ""),
+                          ("false_alarms_per_community_year", "<= 1"), ("alarms_without_growth", "0"),
+                          ("median_delay_days", "days"), ("max_delay_days", "days")),
+    "spotlight-members": (("planted_helpers", ""), ("found", ""), ("recall", ""),
+                          ("median_delay_days", "days"), ("other_spotlights_per_community_year", "")),
+}
+
+
+def _rules_table(figures: dict) -> Table:
+    table = Table(title=f"majlis bench rules: {figures['communities']} simulated communities x "
+                        f"{figures['weeks']} weeks, {figures['posts']:,} posts, seed {figures['seed']} "
+                        f"({figures['elapsed_s']} s)")
+    for name in ("rule", "figure", "value", "target / unit"):
+        table.add_column(name, justify="right" if name == "value" else "left")
+    for rule, rows in _RULE_ROWS.items():
+        for key, note in rows:
+            value = figures["rules"][rule].get(key)
+            table.add_row(rule, key, "-" if value is None else f"{value:g}", note)
+        table.add_section()
+    return table
