@@ -265,7 +265,17 @@ def _parse(fetched: Fetched) -> feedparser.FeedParserDict:
     for name in ("Content-Type", "Content-Language"):
         if fetched.headers.get(name):
             headers[name.lower()] = fetched.headers[name]
-    return feedparser.parse(io.BytesIO(fetched.body), response_headers=headers)
+    try:
+        return feedparser.parse(io.BytesIO(fetched.body), response_headers=headers)
+    except ValueError as err:
+        # feedparser's strict parser can crash on bytes that are invalid in the document's
+        # encoding (an encoded lone surrogate in a namespace URI): parse it again with those
+        # bytes replaced, and let the bozo report say what was wrong.
+        cleaned = fetched.body.decode("utf-8", "replace").encode("utf-8")
+        parsed = feedparser.parse(io.BytesIO(cleaned), response_headers=headers)
+        parsed["bozo"] = 1
+        parsed["bozo_exception"] = err
+        return parsed
 
 
 def _is_not_a_feed(parsed) -> bool:

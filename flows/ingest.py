@@ -2,81 +2,82 @@
 
 A source that fails is reported by name and fails its own task run; the others still run
 and every batch already written stays (each batch commits with its cursor).
+
+The warehouse is opened for each batch and closed again, not held while pages download: on
+the DuckDB file, another writer (a concurrent run, `majlis tasks ack`) gets its turn between
+batches, and DuckLake commits stay short. After the sources, the read replica that
+`majlis sql` reads is refreshed (docs/warehouse.md, "Concurrent readers and writers").
 """
 from __future__ import annotations
 
-import time
-
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
-from connectors import SourceError, connector_for
+from flows._ingest import SourceFailed, SourcesFailed, ingest_into_warehouse
+from flows._ops import (flow_run_namer, notify_operators, page_limiter, publish_read_replica,
+                        table_rows, task_run_namer)
 from majlis.config import load_config
-from warehouse import Warehouse, utcnow
+from warehouse import utcnow
+
+__all__ = ["SourceFailed", "SourcesFailed", "ingest", "ingest_into_warehouse"]
 
 
-class SourcesFailed(Exception):
-    """Some sources could not be fetched; their names and reasons are in the message."""
+def _retry_unless_permanent(task, task_run, state) -> bool:
+    """Connectors already retry HTTP errors; a task retry is for the unexpected only."""
+    try:
+        state.result()
+    except SourceFailed as err:
+        return not err.permanent
+    except Exception:
+        return True
+    return False
 
 
-@task(name="ingest-source", task_run_name="ingest {source_name}")
+@task(name="ingest-source", task_run_name=task_run_namer(lambda p: f"ingest {p['source_name']}"),
+      retries=1, retry_delay_seconds=30, retry_condition_fn=_retry_unless_permanent,
+      timeout_seconds=30 * 60)
 def ingest_source(config_path: str, source_name: str, run_id: str) -> dict:
     logger = get_run_logger()
     config = load_config(config_path)
-    source = config.source(source_name)
-    started = utcnow()
-    totals = {"source": source_name, "pages": 0, "posts_seen": 0, "posts_new": 0,
-              "requests": 0, "problems": [], "status": "ok", "error": None}
-    clock = time.monotonic()
-    with Warehouse.open(config.warehouse.path, wait_s=60) as wh:
-        connector = connector_for(source)
-        try:
-            for batch in connector.fetch(wh.cursor(source_name)):
-                stats = wh.write_batch(batch)
-                totals["pages"] += stats.pages
-                totals["posts_seen"] += stats.posts_seen
-                totals["posts_new"] += stats.posts_new
-                totals["requests"] += len(batch.requests)
-                for problem in batch.problems:
-                    logger.warning(problem)
-                totals["problems"].extend(batch.problems)
-                logger.info("%s: %d page(s), %d post(s) so far, %d new",
-                            source_name, totals["pages"], totals["posts_seen"], totals["posts_new"])
-        except SourceError as err:
-            totals.update(status="failed", error=str(err))
-        except Exception as err:  # an unexpected bug must not hide which source hit it
-            totals.update(status="failed", error=f"source {source_name}: unexpected {type(err).__name__}: {err}")
-        finally:
-            wh.record_source_run(run_id, source_name, started, totals["status"], totals["pages"],
-                                 totals["posts_seen"], totals["posts_new"], totals["problems"],
-                                 totals["error"])
-            wh.mark_managers(h for m in config.managers for h in m.handles)
-        stats = getattr(connector, "run_stats", None)
-        if stats is not None:
-            totals["stats"] = stats if isinstance(stats, dict) else vars(stats)
-    totals["seconds"] = round(time.monotonic() - clock, 2)
-    if totals["error"]:
-        raise SourcesFailed(totals["error"])
-    logger.info("%s done: %d new post(s) in %.1fs", source_name, totals["posts_new"], totals["seconds"])
-    return totals
+    limiter = page_limiter(config.source(source_name).kind, logger)
+    return ingest_into_warehouse(config, source_name, run_id, logger, before_page=limiter)
 
 
-@flow(name="ingest", flow_run_name="ingest {config_path}")
+@task(name="publish-read-replica", task_run_name=task_run_namer(lambda p: "publish read replica"),
+      retries=1, retry_delay_seconds=10, timeout_seconds=10 * 60)
+def publish_replica(config_path: str) -> str | None:
+    """Refresh the snapshot analysts query, so they never touch the file flows write."""
+    replica = publish_read_replica(load_config(config_path))
+    if replica:
+        get_run_logger().info("read replica refreshed: %s", replica)
+    return replica
+
+
+@flow(name="ingest", flow_run_name=flow_run_namer("ingest"), on_failure=[notify_operators])
 def ingest(config_path: str = "majlis.toml", sources: list[str] | None = None) -> list[dict]:
     """Fetch every configured source (or only `sources`) into the warehouse."""
     logger = get_run_logger()
     config = load_config(config_path)
     run_id = flow_run.id or utcnow().isoformat()
     names = [s.name for s in config.sources if not sources or s.name in sources]
-    results, failures = [], []
+    results, failures, rows = [], [], []
     for name in names:
         state = ingest_source(config_path, name, run_id, return_state=True)
         if state.is_completed():
             results.append(state.result())
+            rows.append(results[-1])
         else:
             reason = _state_reason(state)
             failures.append(reason)
+            rows.append({"source": name, "status": "failed", "error": reason})
             logger.error(reason)
+    publish_replica(config_path)
+    create_table_artifact(
+        key="ingest-sources", description="Sources fetched by this ingest run",
+        table=table_rows(rows, ("source", "status", "pages", "posts_seen", "posts_new",
+                                "requests", "seconds", "error")),
+    )
     if failures:
         raise SourcesFailed(f"{len(failures)} of {len(names)} source(s) failed:\n  " + "\n  ".join(failures))
     return results

@@ -114,6 +114,53 @@ def rules_list() -> None:
     console.print(table)
 
 
+@app.command("goals")
+def goals_report(
+    config: Path = ConfigOption,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON list instead of the table."),
+) -> None:
+    """Each [[goals]] entry's current value against its target, with the work open for it.
+
+    Metrics Majlis computes (majlis/goals.py says how): answered_within_sla,
+    median_first_response_hours, open_tasks, open_findings, spotlights_last_30_days,
+    promises_kept_share, quality_index. Reads the warehouse only.
+    """
+    import json
+
+    from majlis.goals import goal_report, open_read_only
+    from warehouse import WarehouseBusy, utcnow
+    from warehouse.readonly import ReadOnlyError
+
+    cfg = _config(config)
+    try:
+        wh = open_read_only(cfg)
+    except (ReadOnlyError, WarehouseBusy) as err:
+        _fail(str(err))
+    with wh:
+        reports = goal_report(wh, cfg, utcnow())
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in reports], ensure_ascii=False))
+        return
+    if not reports:
+        console.print("No [[goals]] in the config: add some (see majlis.example.toml).")
+        return
+    table = Table(title="Goals")
+    for col in ("goal", "metric", "value", "target", "status", "open findings", "open tasks", "basis"):
+        table.add_column(col, overflow="fold")
+    colour = {"met": "green", "not met": "red", "unknown metric": "yellow"}
+    for r in reports:
+        shown = "" if r.value is None else f"{r.value:g}"
+        target = "" if r.target is None else f"{r.direction or ''} {r.target:g}".strip()
+        status = f"[{colour[r.status]}]{r.status}[/]" if r.status in colour else r.status
+        table.add_row(escape(r.goal), escape(r.metric or ""), shown, target, status,
+                      str(r.open_findings), str(r.open_tasks), escape(r.basis))
+    console.print(table)
+    for r in reports:
+        if r.status == "unknown metric":  # in full: the table may fold it past reading
+            console.print(f"[yellow]goal {escape(r.goal)!r}:[/] {escape(r.basis)}",
+                          highlight=False, soft_wrap=True)
+
+
 @tasks_app.command("list")
 def tasks_list(
     config: Path = ConfigOption,

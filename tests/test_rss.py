@@ -478,3 +478,17 @@ def test_follow_comments_off_requests_only_the_main_feed(replay, warehouse):
     assert len(batches) == 1 and len(replay.seen) == 1
     assert guard.refused == []
     assert warehouse.cursor("blog") == {}
+
+
+def test_invalid_bytes_that_crash_feedparser_are_repaired_and_reported(replay, warehouse):
+    # An encoded lone surrogate in a namespace URI makes feedparser's strict parser raise
+    # ValueError instead of flagging bozo (found by tests/test_hostile_input.py).
+    feed = (b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" xmlns:dc="\xed\xa0\x80'
+            b'http://purl.org/dc/elements/1.1/"><channel><title>t</title><item><guid>urn:1</guid>'
+            b'<title>Anyone know a good host?</title><dc:creator>Sam</dc:creator></item></channel></rss>')
+    replay.add("/bad-bytes/", feed, content_type="application/rss+xml; charset=utf-8")
+
+    batches = run(connector(replay.url("/bad-bytes/"), follow_comments=False), warehouse)
+
+    assert count(warehouse, "select count(*) from posts where title = 'Anyone know a good host?'") == 1
+    assert any(replay.url("/bad-bytes/") in p for b in batches for p in b.problems)
