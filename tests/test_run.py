@@ -1,8 +1,10 @@
 """`majlis run`: one broken source fails the run by name; the others still land."""
-import pytest
-from typer.testing import CliRunner
+import os
+import subprocess
+import sys
 
-from majlis.cli import app
+import pytest
+
 from majlis.demo import add_blog_routes
 from warehouse import Warehouse
 
@@ -27,11 +29,15 @@ kind = "rss"
 name = "majlis-blog"
 url = "{replay.url('/blog/feed/')}"
 """)
-    result = CliRunner().invoke(app, ["run", "--config", str(config)], env={"COLUMNS": "250"})
+    # A process of its own, as a user runs it (Prefect's temporary server lives and dies with it).
+    result = subprocess.run([sys.executable, "-m", "majlis.cli", "run", "--config", str(config)],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "COLUMNS": "250", "PREFECT_HOME": str(tmp_path / "prefect")})
+    output = result.stdout + result.stderr
 
-    assert result.exit_code == 1, result.output
-    assert "1 of 2 source(s) failed" in result.output
-    assert "gone-blog" in result.output and "404" in result.output
+    assert result.returncode == 1, output
+    assert "1 of 2 source(s) failed" in output
+    assert "gone-blog" in output and "404" in output
     with Warehouse.open(tmp_path / "majlis.duckdb") as wh:
         kept = wh.query("select count(*) as n from posts where source = 'majlis-blog'")[0]["n"]
         runs = {r["source"]: r["status"] for r in wh.query("select source, status from source_runs")}
