@@ -65,16 +65,25 @@ def ingest_into_warehouse(
         permanent = False
         totals.update(status="failed", error=f"source {source_name}: unexpected {type(err).__name__}: {err}")
     finally:
+        totals["summary"] = run_summary(totals, getattr(connector, "run_stats", None))
         with open_warehouse(config) as wh:
             wh.record_source_run(run_id, source_name, started, totals["status"], totals["pages"],
                                  totals["posts_seen"], totals["posts_new"], totals["problems"],
-                                 totals["error"])
+                                 totals["error"], totals["summary"])
             wh.mark_managers(h for m in config.managers for h in m.handles)
-    stats = getattr(connector, "run_stats", None)
-    if stats is not None:
-        totals["stats"] = stats if isinstance(stats, dict) else vars(stats)
+    logger.info("%s: %s", source_name, totals["summary"])
     totals["seconds"] = round(time.monotonic() - clock, 2)
     if totals["error"]:
         raise SourceFailed(totals["error"], permanent=permanent)
     logger.info("%s done: %d new post(s) in %.1fs", source_name, totals["posts_new"], totals["seconds"])
     return totals
+
+
+def run_summary(totals: dict, connector_stats=None) -> str:
+    """One line for operators: what the source cost in requests (and, for X, in money)."""
+    requests, new = totals["requests"], totals["posts_new"]
+    line = f"{requests} request(s) for {new} new post(s)"
+    if new:
+        line += f" ({requests * 1000 / new:.0f} per 1000)"
+    summary = getattr(connector_stats, "summary", None)
+    return f"{line}; {summary()}" if callable(summary) else line

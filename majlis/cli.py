@@ -71,7 +71,7 @@ def run(
     from majlis.runner import run_stage
 
     ok, message = run_stage(str(config), only)
-    print_source_runs(cfg.warehouse.path)
+    print_source_runs(cfg.warehouse)
     if not ok:
         _fail(message, code=1)
 
@@ -86,7 +86,12 @@ def sql(
     """Query the warehouse, read-only. Tables and views: docs/warehouse.md."""
     from warehouse.readonly import ReadOnlyError, run_query
 
-    path = db or _config(config).warehouse.path
+    if db is None:
+        wh_config = _config(config).warehouse
+        if wh_config.backend == "ducklake":
+            _fail("majlis sql reads DuckDB files; a DuckLake warehouse is queried by attaching its "
+                  "catalog with the duckdb CLI (docs/operate.md, 'The warehouse: DuckLake')")
+    path = db or wh_config.path
     try:
         names, rows, more = run_query(path, query, limit)
     except ReadOnlyError as err:
@@ -175,7 +180,7 @@ def tasks_list(
 
     cfg = _config(config)
     try:
-        with Warehouse.open(cfg.warehouse.path, wait_s=10) as wh:
+        with Warehouse.open(cfg.warehouse, wait_s=10) as wh:
             rows = dispatch.list_tasks(wh, status=status, assignee=assignee, rule=rule, source=source)
     except WarehouseBusy as err:
         _fail(str(err))
@@ -189,7 +194,7 @@ def _task_command(config: Path, task_id: str, action) -> dict:
 
     cfg = _config(config)
     try:
-        with Warehouse.open(cfg.warehouse.path, wait_s=10) as wh:
+        with Warehouse.open(cfg.warehouse, wait_s=10) as wh:
             ids = [t["task_id"] for t in dispatch.list_tasks(wh) if t["task_id"].startswith(task_id)]
             if len(ids) != 1:
                 _fail(f"no task with id {task_id!r}: see `majlis tasks list`" if not ids
@@ -275,23 +280,25 @@ def _print_table(names: list[str], rows: list[tuple]) -> None:
     console.print(table)
 
 
-def print_source_runs(path: Path) -> None:
+def print_source_runs(warehouse) -> None:
+    """The latest run of each source; `warehouse` is a DuckDB file or the `[warehouse]` config."""
     from warehouse import Warehouse, WarehouseBusy
 
     try:
-        with Warehouse.open(path, wait_s=10) as wh:
+        with Warehouse.open(warehouse, wait_s=10) as wh:
             rows = wh.query(
-                "select source, status, pages, posts_new, error from source_runs"
+                "select source, status, pages, posts_new, summary, error from source_runs"
                 " qualify row_number() over (partition by source order by started_at desc) = 1"
                 " order by source"
             )
     except WarehouseBusy:
         return
     table = Table(title="Sources (latest run)")
-    for col in ("source", "status", "pages", "new posts", "error"):
+    for col in ("source", "status", "pages", "new posts", "cost", "error"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["source"], r["status"], str(r["pages"]), str(r["posts_new"]), r["error"] or "")
+        table.add_row(r["source"], r["status"], str(r["pages"]), str(r["posts_new"]),
+                      r["summary"] or "", r["error"] or "")
     console.print(table)
 
 

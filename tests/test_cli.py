@@ -96,3 +96,11 @@ def test_rules_lists_every_registered_rule_with_its_goal():
     for module in registered_rules():
         assert module.RULE.id in result.output
         assert module.RULE.goal in result.output
+
+
+def test_sql_on_a_ducklake_config_says_how_to_query_it(tmp_path):
+    config = tmp_path / "majlis.toml"
+    config.write_text('[warehouse]\nbackend = "ducklake"\ncatalog = "dbname=majlis"\ndata_path = "lake/"\n')
+    result = runner.invoke(app, ["sql", "--config", str(config), "select 1"])
+    assert result.exit_code == 2
+    assert "attaching its catalog with the duckdb CLI" in result.output

@@ -47,6 +47,19 @@ def test_demo_succeeds_and_says_where_the_warehouse_is(demo_runs):
     assert "majlis sql" in first.stdout
 
 
+def test_demo_summary_shows_request_cost_and_x_spend(demo_runs):
+    workdir, first, _ = demo_runs
+    con = duckdb.connect(str(workdir / "majlis.duckdb"), read_only=True)
+    try:
+        summaries = dict(con.execute(
+            "select source, summary from source_runs qualify row_number() over"
+            " (partition by source order by started_at) = 1").fetchall())
+    finally:
+        con.close()
+    assert "per 1000)" in summaries["r-askreddit"]  # requests per 1000 new items
+    assert "posts read (~$" in summaries["x-demo"]  # posts read and estimated spend
+
+
 def test_demo_flags_unanswered_arabic_and_english_questions_only(demo_runs):
     workdir, first, _ = demo_runs
     tasks = _tasks(workdir)

@@ -415,12 +415,12 @@ class Warehouse:
     def record_source_run(
         self, run_id: str, source: str, started_at: datetime, status: str,
         pages: int = 0, posts_seen: int = 0, posts_new: int = 0,
-        problems: list[str] | None = None, error: str | None = None,
+        problems: list[str] | None = None, error: str | None = None, summary: str | None = None,
     ) -> None:
         self.in_transaction(lambda: self.con.execute(
-            "insert or replace into source_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert or replace into source_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, source, utc_naive(started_at), utcnow(), status, pages, posts_seen,
-             posts_new, problems or [], error],
+             posts_new, problems or [], error, summary],
         ))
 
 
