@@ -49,7 +49,12 @@ def _as_postgres_user(cmd: list[str]) -> list[str]:
     # initdb and postgres refuse to run as root; CI runs as root.
     if os.geteuid() != 0:
         return cmd
-    return ["runuser", "-u", "postgres", "--", *cmd]
+    return [_runuser(), "-u", "postgres", "--", *cmd]
+
+
+def _runuser() -> str:
+    # A clean PATH (a CI runner, `env -i`) may leave out /usr/sbin, where runuser lives.
+    return shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin") or "runuser"
 
 
 @pytest.fixture(scope="module")
