@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mail_and_hooks import HookServer, MailServer
 from majlis.replay import ReplayServer
 from warehouse import Warehouse
 
@@ -27,3 +28,17 @@ def replay():
 def warehouse(tmp_path):
     with Warehouse.open(tmp_path / "majlis.duckdb") as wh:
         yield wh
+
+
+@pytest.fixture
+def mail():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 keeping what it receives."""
+    with MailServer() as server:
+        yield server
+
+
+@pytest.fixture
+def hook():
+    """A real HTTP webhook endpoint on 127.0.0.1 keeping what it receives."""
+    with HookServer() as server:
+        yield server

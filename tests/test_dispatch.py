@@ -64,16 +64,6 @@ def deliveries(wh):
     return wh.query("select * from deliveries order by task_id, kind, channel")
 
 
-@pytest.fixture
-def mail():
-    with MailServer() as server:
-        yield server
-
-
-@pytest.fixture
-def hook():
-    with HookServer() as server:
-        yield server
 
 
 # -- tasks and routing --------------------------------------------------------------------

@@ -47,16 +47,6 @@ def manager(name="amal", **keys):
     return {"name": name, **keys}
 
 
-@pytest.fixture
-def mail():
-    with MailServer() as server:
-        yield server
-
-
-@pytest.fixture
-def hook():
-    with HookServer() as server:
-        yield server
 
 
 # -- digests ------------------------------------------------------------------------------
