@@ -61,14 +61,23 @@ def extension_file(name: str) -> Path:
 
 
 def load_extensions(con: duckdb.DuckDBPyConnection) -> None:
-    """Install the extensions from their PyPI packages (offline) once, then load them."""
-    installed = {name for (name,) in con.execute(
-        "select extension_name from duckdb_extensions() where installed").fetchall()}
-    for name in EXTENSIONS:
-        # DuckDB names the PostgreSQL extension postgres_scanner once installed.
-        if name not in installed and f"{name}_scanner" not in installed:
-            con.execute(f"install {_literal(str(extension_file(name)))}")
-        con.execute(f"load {name}")
+    """Install the extensions from their PyPI packages (offline) once, then load them.
+
+    Workers starting together on a fresh machine would install into the same extension folder
+    at once and read each other's half-written files: one installs while the others wait.
+    """
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / "majlis-duckdb-extensions.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        installed = {name for (name,) in con.execute(
+            "select extension_name from duckdb_extensions() where installed").fetchall()}
+        for name in EXTENSIONS:
+            # DuckDB names the PostgreSQL extension postgres_scanner once installed.
+            if name not in installed and f"{name}_scanner" not in installed:
+                con.execute(f"install {_literal(str(extension_file(name)))}")
+            con.execute(f"load {name}")
 
 
 def connect(catalog: str, data_path: str | None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
