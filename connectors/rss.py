@@ -148,7 +148,7 @@ class RssConnector:
         if _worth_reporting(parsed):
             batch.problems.append(_bozo_problem(label, parsed))
         if _is_comment_feed(parsed):
-            entries = _comment_entries_of_comment_feed(name, parsed)
+            entries = _comments(name, parsed)
         else:
             entries = _items(name, parsed, base=fetched.url)
         _report_unidentifiable(batch, label, parsed, entries)
@@ -316,23 +316,10 @@ def _items(source: str, parsed, base: str) -> list[_Entry]:
     return out
 
 
-def _comments(source: str, parsed, thread_id: str) -> list[_Entry]:
-    by_link = _post_ids_by_link(source, parsed)
-    out = []
-    for entry in parsed.entries:
-        post_id = _entry_post_id(source, entry)
-        if post_id is None:
-            continue
-        parent = by_link.get(_replied_link(entry) or "", thread_id)
-        author = _author_name(entry)
-        post = _post(source, entry, parsed, post_id, kind="item_comment", thread_id=thread_id,
-                     parent_id=parent, author=author, reply_count=None)
-        out.append(_Entry(post, author, None))
-    return out
-
-
-def _comment_entries_of_comment_feed(source: str, parsed) -> list[_Entry]:
-    """A source that is itself a comment feed: each comment's thread is its link sans anchor."""
+def _comments(source: str, parsed, thread_id: str | None = None) -> list[_Entry]:
+    """A comment feed's entries. Given the item's `thread_id` (a followed wfw:commentRss), every
+    comment joins it; without one (the source is itself a comment feed) each comment's thread is
+    its link without the #comment anchor."""
     by_link = _post_ids_by_link(source, parsed)
     fallback = parsed.feed.get("link")
     out = []
@@ -340,11 +327,13 @@ def _comment_entries_of_comment_feed(source: str, parsed) -> list[_Entry]:
         post_id = _entry_post_id(source, entry)
         if post_id is None:
             continue
-        thread_url = _thread_url(entry.get("link") or fallback)
-        thread_id = _post_id(source, thread_url) if thread_url else None
-        parent = by_link.get(_replied_link(entry) or "", thread_id)
+        thread = thread_id
+        if thread is None:
+            thread_url = _thread_url(entry.get("link") or fallback)
+            thread = _post_id(source, thread_url) if thread_url else None
+        parent = by_link.get(_replied_link(entry) or "", thread)
         author = _author_name(entry)
-        post = _post(source, entry, parsed, post_id, kind="item_comment", thread_id=thread_id,
+        post = _post(source, entry, parsed, post_id, kind="item_comment", thread_id=thread,
                      parent_id=parent, author=author, reply_count=None)
         out.append(_Entry(post, author, None))
     return out
