@@ -113,6 +113,29 @@ def _secret_block_values(source) -> dict[str, Any]:
 
 # -- mapping: Reddit things to records (pure, fed recorded payloads in tests) ------------------
 
+# The fields mapping reads, with the JSON type Reddit sends. A field of another type (a proxy's
+# rewrite, an API change, "" for a number) is read as missing rather than failing the page.
+FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "name": str, "id": str, "author": str, "title": str, "selftext": str, "body": str,
+    "permalink": str, "url": str, "link_id": str, "parent_id": str, "distinguished": str,
+    "removed_by_category": str, "score": int, "num_comments": int, "created_utc": (int, float),
+}
+INT64 = range(-(2 ** 63), 2 ** 63)
+
+
+def typed_thing(data: dict) -> dict:
+    """`data` with every field mapping reads either of its documented type or None."""
+    thing = dict(data)
+    for key, kind in FIELD_TYPES.items():
+        value = thing.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool) or (
+                isinstance(value, int) and value not in INT64):
+            thing[key] = None
+    return thing
+
+
 def _when(created_utc: float | None) -> datetime | None:
     """None for a time no datetime can hold (NaN, year 10000): the post loads without it."""
     try:
@@ -151,6 +174,7 @@ def post_state(thing: dict) -> str:
 
 def post_from_thing(thing: dict, source_name: str) -> Post:
     """A submission (t3) or comment (t1) as Reddit's JSON gives it."""
+    thing = typed_thing(thing)
     fullname = thing["name"]
     state = post_state(thing)
     author = _author(thing)
@@ -185,6 +209,7 @@ def _comment_url(thing: dict) -> str | None:
 
 
 def member_from_thing(thing: dict) -> Member | None:
+    thing = typed_thing(thing)
     author = _author(thing)
     if author is None:
         return None
@@ -207,11 +232,18 @@ def snapshot_from_about(about: dict, source_name: str, captured_at: datetime) ->
 
 
 def things_in(listing: Any) -> list[dict]:
-    """The t1/t3 data of a Listing, newest first as Reddit sends them."""
+    """The t1/t3 data of a Listing, newest first as Reddit sends them, typed as mapping reads them."""
     if not isinstance(listing, dict) or listing.get("kind") != "Listing":
         return []
-    return [child["data"] for child in listing["data"].get("children", [])
-            if child.get("kind") in ("t1", "t3")]
+    data = listing.get("data")
+    children = data.get("children") if isinstance(data, dict) else None
+    things = []
+    for child in children if isinstance(children, list) else []:
+        if isinstance(child, dict) and child.get("kind") in ("t1", "t3") and isinstance(child.get("data"), dict):
+            thing = typed_thing(child["data"])
+            if thing.get("name"):
+                things.append(thing)
+    return things
 
 
 # -- run accounting ----------------------------------------------------------------------------
@@ -407,7 +439,7 @@ class _Run:
         self.fetched_now.update(t["name"] for t in things)
         recent = {name: utc for name, utc in self.state.get("recent", []) if utc >= self.window_start}
         for thing in things:
-            if thing["created_utc"] >= self.window_start:
+            if thing["created_utc"] is not None and thing["created_utc"] >= self.window_start:
                 recent[thing["name"]] = thing["created_utc"]
         ordered = sorted(recent.items(), key=lambda item: (not item[0].startswith("t3_"), -item[1]))
         self.state["recent"] = [list(item) for item in ordered[: INFO_BATCH * REFRESH_MAX_REQUESTS]]
@@ -435,13 +467,17 @@ class _Run:
         )
 
 
+def _older(created_utc: float | None, than: float | None) -> bool:
+    return created_utc is not None and than is not None and created_utc < than
+
+
 def _until(things: list[dict], stop: dict | None) -> tuple[list[dict], bool]:
     """The items newer than the stored cursor, and whether the cursor was reached."""
     if not stop:
         return things, False
     fresh = []
     for thing in things:
-        if thing["name"] == stop["fullname"] or thing["created_utc"] < stop["created_utc"]:
+        if thing["name"] == stop["fullname"] or _older(thing.get("created_utc"), stop.get("created_utc")):
             return fresh, True
         fresh.append(thing)
     return fresh, False
@@ -453,5 +489,6 @@ def _raw_page(source_name: str, exchange: Exchange) -> RawPage:
                    content_type=exchange.content_type)
 
 
-def _iso(created_utc: float) -> str:
-    return datetime.fromtimestamp(created_utc, timezone.utc).isoformat()
+def _iso(created_utc: float | None) -> str:
+    when = _when(created_utc)
+    return when.isoformat() if when else "an unknown time"

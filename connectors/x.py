@@ -208,15 +208,17 @@ class XConnector:
         page = client.user_by_username(username, user_fields=USER_FIELDS)
         user = page.payload.get("data")
         batch = Batch(self.source.name, raw=[_raw(self.source.name, page)],
-                      problems=_problems(page.payload))
+                      problems=_problems(self.source.name, page.payload))
         user_id = None
-        if isinstance(user, dict) and user.get("id"):
-            user_id = str(user["id"])
+        if isinstance(user, dict) and _ident(user.get("id")):
+            user = _typed_user(user)
+            user_id = user["id"]
             state.accounts[username] = user_id
             batch.members.append(_member(user, is_manager=True))
-            followers = (user.get("public_metrics") or {}).get("followers_count")
+            metrics = user.get("public_metrics") if isinstance(user.get("public_metrics"), dict) else {}
+            followers = _count(metrics.get("followers_count"))
             if followers is not None:
-                batch.snapshots.append(Snapshot(self.source.name, page.fetched_at, int(followers)))
+                batch.snapshots.append(Snapshot(self.source.name, page.fetched_at, followers))
         else:
             batch.problems.append(f"X has no account @{username} for source {self.source.name}; "
                                   "check the source's account")
@@ -333,30 +335,71 @@ def _secret_block_token(source_name: str, block: str) -> str:
 def map_page(source: str, payload: dict) -> tuple[list[Post], list[Member], list[str]]:
     """Posts (parents from `includes.tweets` first, the page's own posts last, so the page's
     copy wins), the users the page names, and its `errors[]` as problem lines."""
-    includes = payload.get("includes") or {}
-    users = {str(u["id"]): u for u in includes.get("users", []) if u.get("id")}
-    own = _as_list(payload.get("data"))
-    without_id = [t for t in own if not t.get("id")]
-    own = [t for t in own if t.get("id")]
-    tweets = [t for t in includes.get("tweets", []) if t.get("id")] + own
+    includes = payload.get("includes") if isinstance(payload.get("includes"), dict) else {}
+    users = {u["id"]: u for u in map(_typed_user, _as_list(includes.get("users"))) if u["id"]}
+    own = [_typed_tweet(t) for t in _as_list(payload.get("data"))]
+    without_id = [t for t in own if not t["id"]]
+    own = [t for t in own if t["id"]]
+    tweets = [t for t in map(_typed_tweet, _as_list(includes.get("tweets"))) if t["id"]] + own
     first_ids = _first_version_ids(tweets)
     posts = _current_last([_post(source, t, users, first_ids) for t in tweets], tweets)
     members = _members(users, posts)
-    problems = _problems(payload)
+    problems = _problems(source, payload)
     if without_id:
         problems.append(f"X page for source {source}: {len(without_id)} post(s) without an id skipped")
     return posts, members, problems
 
 
+# Mapping reads these fields with these JSON types; a field of another type (a proxy's rewrite,
+# an API change) is read as missing rather than failing the page.
+def _typed_tweet(tweet: dict) -> dict:
+    typed = dict(tweet)
+    for key in ("id", "author_id", "conversation_id", "in_reply_to_user_id"):
+        typed[key] = _ident(tweet.get(key))
+    for key in ("text", "created_at", "lang"):
+        typed[key] = tweet.get(key) if isinstance(tweet.get(key), str) else None
+    typed["referenced_tweets"] = [
+        {"type": r.get("type"), "id": _ident(r.get("id"))} for r in _as_list(tweet.get("referenced_tweets"))]
+    typed["edit_history_tweet_ids"] = [
+        i for i in map(_ident, tweet.get("edit_history_tweet_ids") or [] if isinstance(
+            tweet.get("edit_history_tweet_ids"), list) else []) if i]
+    metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
+    typed["public_metrics"] = {key: _count(metrics.get(key)) for key in ("like_count", "reply_count")}
+    return typed
+
+
+def _typed_user(user: dict) -> dict:
+    typed = dict(user)
+    typed["id"] = _ident(user.get("id"))
+    for key in ("username", "name"):
+        typed[key] = user.get(key) if isinstance(user.get(key), str) else None
+    return typed
+
+
+def _ident(value: Any) -> str | None:
+    """X ids are decimal strings; an int is accepted, anything else is no id."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    return value if isinstance(value, str) and value else None
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and -(2 ** 63) <= value < 2 ** 63:
+        return value
+    return None
+
+
 def _post(source: str, tweet: dict, users: dict[str, dict], first_ids: dict[str, str]) -> Post:
-    tweet_id = str(tweet["id"])
-    refs = {r.get("type"): str(r.get("id")) for r in tweet.get("referenced_tweets", [])}
-    conversation = str(tweet["conversation_id"]) if tweet.get("conversation_id") else None
+    tweet_id = tweet["id"]
+    refs = {r["type"]: r["id"] for r in tweet["referenced_tweets"] if r["id"]}
+    conversation = tweet["conversation_id"]
     parent = refs.get("replied_to")
     is_reply = parent is not None or bool(
         tweet.get("in_reply_to_user_id") and conversation and conversation != tweet_id)
-    author = str(tweet["author_id"]) if tweet.get("author_id") else None
-    metrics = tweet.get("public_metrics") or {}
+    author = tweet["author_id"]
+    metrics = tweet["public_metrics"]
     retweet = "retweeted" in refs  # its metrics are the original's, not the retweeter's
     history = tweet.get("edit_history_tweet_ids") or []
     thread = conversation or (None if is_reply else tweet_id)
@@ -383,7 +426,7 @@ def _first_version_ids(tweets: list[dict]) -> dict[str, str]:
     """Every version id of an edited post -> its first id, so versions share one post_id."""
     first: dict[str, str] = {}
     for tweet in tweets:
-        history = [str(i) for i in tweet.get("edit_history_tweet_ids") or []]
+        history = tweet["edit_history_tweet_ids"]
         for version in history[1:]:
             first[version] = history[0]
     return first
@@ -392,8 +435,8 @@ def _first_version_ids(tweets: list[dict]) -> dict[str, str]:
 def _current_last(posts: list[Post], tweets: list[dict]) -> list[Post]:
     """Superseded versions of an edited post before the current one (the last copy wins)."""
     def superseded(tweet: dict) -> bool:
-        history = tweet.get("edit_history_tweet_ids") or []
-        return len(history) > 1 and str(history[-1]) != str(tweet["id"])
+        history = tweet["edit_history_tweet_ids"]
+        return len(history) > 1 and history[-1] != tweet["id"]
     order = sorted(range(len(posts)), key=lambda i: not superseded(tweets[i]))
     return [posts[i] for i in order]
 
@@ -405,7 +448,7 @@ def _members(users: dict[str, dict], posts: list[Post]) -> list[Member]:
             seen.setdefault(post.author_id, []).append(post.created_at)
     members = []
     for user in users.values():
-        times = seen.get(_qualify(str(user["id"])), [])
+        times = seen.get(_qualify(user["id"]), [])
         members.append(_member(user, first_seen=min(times, default=None),
                                last_seen=max(times, default=None)))
     return members
@@ -413,15 +456,21 @@ def _members(users: dict[str, dict], posts: list[Post]) -> list[Member]:
 
 def _member(user: dict, *, is_manager: bool = False, first_seen: datetime | None = None,
             last_seen: datetime | None = None) -> Member:
-    return Member(member_id=_qualify(str(user["id"])), platform=PLATFORM,
+    return Member(member_id=_qualify(user["id"]), platform=PLATFORM,
                   handle=user.get("username"), display_name=user.get("name"),
                   first_seen_at=first_seen, last_seen_at=last_seen, is_manager=is_manager)
 
 
-def _problems(payload: dict) -> list[str]:
+def _problems(source: str, payload: dict) -> list[str]:
     """`errors[]`: posts deleted or hidden, accounts protected or suspended."""
+    errors = payload.get("errors")
+    if errors and not isinstance(errors, list):
+        return [f"X page for source {source}: `errors` is not a list, cannot read it: {str(errors)[:200]!r}"]
     lines = []
-    for error in payload.get("errors") or []:
+    for error in errors or []:
+        if not isinstance(error, dict):
+            lines.append(f"X page for source {source}: unreadable entry in `errors`: {str(error)[:200]!r}")
+            continue
         kind = error.get("resource_type", "resource")
         ident = error.get("resource_id") or error.get("value") or "?"
         what = error.get("detail") or error.get("message") or "no detail"
@@ -455,7 +504,7 @@ def _raw(source: str, page: XPage) -> RawPage:
 
 
 def _newer_id(a: str | None, b: str | None) -> str | None:
-    ids = [i for i in (a, b) if i]
+    ids = [i for i in (a, b) if isinstance(i, str) and i.isdigit()]
     return max(ids, key=int) if ids else None
 
 
