@@ -104,8 +104,23 @@ def test_rules_bench_reports_every_rule_with_its_figures(small_simulation):
 def test_rules_bench_finds_the_planted_unanswered_questions(small_simulation):
     unanswered = small_simulation["rules"]["unanswered-questions"]
     assert unanswered["planted"] > 0
-    assert unanswered["found"] == unanswered["planted"]
+    # Half the planted questions are real labelled text, which detection does not always get.
+    assert unanswered["found"] >= 0.8 * unanswered["planted"]
     assert unanswered["median_delay_hours"] <= 24  # rules run once a simulated day
+
+
+def test_rules_bench_on_template_text_alone_finds_every_planted_question():
+    figures = simulate.run(communities=1, seed=5, weeks=14, real_share=0.0)
+    unanswered = figures["rules"]["unanswered-questions"]
+    assert unanswered["planted"] > 0 and unanswered["found"] == unanswered["planted"]
+
+
+def test_simulated_openers_are_real_labelled_posts_when_asked():
+    labelled = {row.text for path in accuracy.label_files() for row in accuracy.read_labels(path)}
+    (community,) = simulate.simulate(communities=1, seed=3, weeks=14, real_share=1.0)
+    openers = [p for p in community.posts if p.parent_id is None and p.body not in simulate.LOW_EFFORT_OPENERS
+               and not p.author_id.startswith("reddit:newcomer")]
+    assert openers and all(p.body in labelled and p.title is None for p in openers)
 
 
 def test_simulation_is_deterministic_and_plants_what_it_says():

@@ -146,6 +146,9 @@ def rules_command(
     communities: int = typer.Option(4, min=1, help="Simulated communities (each one source); 4 run in ~40 s, 8 in ~65 s."),
     weeks: int = typer.Option(52, min=14, help="Weeks simulated per community."),
     seed: int = typer.Option(7, help="Seed of the simulation."),
+    real_share: float = typer.Option(
+        0.5, min=0.0, max=1.0,
+        help="Share of thread openers taken from the labelled real posts (0: templates only)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
 ) -> None:
     """Run the rules day by day over seeded simulated communities with planted unanswered
@@ -153,7 +156,7 @@ def rules_command(
     delay per rule (majlis/bench/simulate.py describes the simulation)."""
     from majlis.bench import simulate
 
-    figures = simulate.run(communities, seed, weeks)
+    figures = simulate.run(communities, seed, weeks, real_share)
     if as_json:
         typer.echo(json.dumps(figures))
         return

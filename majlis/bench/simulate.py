@@ -9,8 +9,12 @@ The community:
   - membership from weekly snapshots: growing 1.5 % a week, or flat (one community in four);
   - activity follows membership; authors are drawn heavy-tailed from a pool that grows with it
     (the first members write most);
-  - English, Arabic or both (the generator's sentence pools); about a third of threads open
-    with a question, the rest with a statement; some openers are low-effort ("lol", "+1");
+  - English, Arabic or both; about a third of threads open with a question, the rest with a
+    statement; some openers are low-effort ("lol", "+1"). Half the openers (`real_share`) are
+    real text from the labelled files (tests/fixtures/labels: Reddit comments, tweets),
+    questions for questions and statements for statements, so what question detection gets
+    wrong on real text shows here as missed or false unanswered questions; the rest, and all
+    replies, come from the generator's sentence templates, which detection always gets right;
   - every question gets an answer from another member within its reply time (a lognormal
     delay, median 3 h, at most 20 h of the 24 h SLA) unless it is planted unanswered;
     statements get replies with a weekly probability drawn in 0.65-0.85.
@@ -45,6 +49,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from connectors import Batch, Member, Post, Snapshot
+from majlis.bench import accuracy
 from majlis.bench.generator import _Text
 from rules import RuleContext, run_rules
 from warehouse import Warehouse
@@ -59,6 +64,7 @@ QUESTION_SHARE = 0.35
 GROWTH_PER_WEEK = 0.015
 LOW_EFFORT_OPENERS = ("lol", "+1", "nice", "😂😂", "same", "هههه", "👍", "ok")
 THANKS = ("Thanks!", "thank you so much", "+1", "شكرا جزيلا", "👍", "same question")
+REAL_SHARE = 0.5
 RULE_PARAMS = {
     "unanswered_questions": {"suggest_responders": 0},
     "quality_vs_growth": {"charts": False},
@@ -81,6 +87,21 @@ class Community:
     helper_until: datetime | None = None
 
 
+class _RealText:
+    """Labelled real posts by language and label: what members really write."""
+
+    def __init__(self) -> None:
+        self.pool: dict[tuple[str, bool], list[str]] = {}
+        for path in accuracy.label_files():
+            for row in accuracy.read_labels(path):
+                if row.lang:
+                    self.pool.setdefault((row.lang, row.is_question), []).append(row.text)
+
+    def pick(self, rng: random.Random, lang: str, is_question: bool) -> str | None:
+        texts = self.pool.get((lang, is_question))
+        return rng.choice(texts) if texts else None
+
+
 @dataclass
 class _Maker:
     """Writes one community's posts; keeps ids unique and members registered."""
@@ -88,7 +109,17 @@ class _Maker:
     rng: random.Random
     text: _Text
     community: Community
+    real: _RealText | None = None
+    real_share: float = 0.0
     serial: int = 0
+
+    def opener(self, lang: str, is_question: bool, sentences: int) -> tuple[str | None, str]:
+        """(title, body) of a thread's first post: real labelled text or a template."""
+        if self.real is not None and self.rng.random() < self.real_share:
+            body = self.real.pick(self.rng, lang, is_question)
+            if body is not None:
+                return None, body
+        return self.text.title(lang, is_question), self.text.body(lang, is_question, sentences)
 
     def member(self, name: str, when: datetime, is_bot: bool = False) -> str:
         member_id = f"reddit:{name}"
@@ -128,9 +159,10 @@ def _membership(community: Community, week: int, rng: random.Random) -> float:
     return base * rng.uniform(0.98, 1.02)
 
 
-def _generate(community: Community, seed: int, weeks: int) -> None:
+def _generate(community: Community, seed: int, weeks: int, real: _RealText | None, real_share: float) -> None:
     rng = random.Random(seed * 1000 + community.index)
-    maker = _Maker(rng, _Text(random.Random(seed + community.index), per_template=30), community)
+    maker = _Maker(rng, _Text(random.Random(seed + community.index), per_template=30), community,
+                   real, real_share)
     bot = maker.member(f"automod_{community.index}", START, is_bot=True)
     helper_month = rng.randint(weeks // 6, weeks * 10 // 13)
     for week in range(weeks):
@@ -163,8 +195,8 @@ def _other_member(maker: _Maker, pool: int, not_id: str, when: datetime) -> str:
 
 def _question(maker: _Maker, author: str, when: datetime, lang: str, pool: int, bot: str) -> None:
     rng = maker.rng
-    question = maker.post(author, when, maker.text.body(lang, True, rng.randint(1, 3)), lang,
-                          title=maker.text.title(lang, True))
+    title, body = maker.opener(lang, True, rng.randint(1, 3))
+    question = maker.post(author, when, body, lang, title=title)
     if rng.random() < 2 / (OPENERS_PER_WEEK * QUESTION_SHARE * 4.3):  # about two a month
         maker.community.unanswered[question.post_id] = when + timedelta(hours=SLA_HOURS)
         kind = rng.choice(("none", "thanks", "self", "bot"))
@@ -192,8 +224,8 @@ def _statement(maker: _Maker, author: str, when: datetime, lang: str, pool: int,
     if rng.random() < low_effort_p:
         opener = maker.post(author, when, rng.choice(LOW_EFFORT_OPENERS), lang)
     else:
-        opener = maker.post(author, when, maker.text.body(lang, False, rng.randint(1, 4)), lang,
-                            title=maker.text.title(lang, False))
+        title, body = maker.opener(lang, False, rng.randint(1, 4))
+        opener = maker.post(author, when, body, lang, title=title)
     if rng.random() >= reply_p:
         return
     for _ in range(1 + min(5, int(rng.expovariate(0.8)))):
@@ -221,12 +253,14 @@ def _helpful_member(maker: _Maker, month_start: datetime, pool: int) -> None:
     community.helper_until = month_start + timedelta(days=28 + 14)
 
 
-def simulate(communities: int = 4, seed: int = 7, weeks: int = WEEKS) -> list[Community]:
+def simulate(communities: int = 4, seed: int = 7, weeks: int = WEEKS,
+             real_share: float = REAL_SHARE) -> list[Community]:
     """The planned communities with every post, member and snapshot, and the planted truth."""
     rng = random.Random(seed)
     planned = _communities(communities, weeks, rng)
+    real = _RealText() if real_share > 0 else None
     for community in planned:
-        _generate(community, seed, weeks)
+        _generate(community, seed, weeks, real, real_share)
         community.posts.sort(key=lambda p: p.created_at)
     return planned
 
@@ -372,18 +406,20 @@ def _ratio(a: int, b: int) -> float | None:
 TARGETS = {"quality-vs-growth": {"recall": ">= 0.90", "false_alarms_per_community_year": "<= 1"}}
 
 
-def run(communities: int = 4, seed: int = 7, weeks: int = WEEKS) -> dict:
+def run(communities: int = 4, seed: int = 7, weeks: int = WEEKS, real_share: float = REAL_SHARE) -> dict:
     """Simulate, replay day by day with the rules, and score: one JSON-ready dict."""
     if communities < 1:
         raise ValueError(f"communities = {communities}: at least 1")
     if weeks < 14:
         raise ValueError(f"weeks = {weeks}: at least 14 (the quality rule needs 11 weeks of history)")
     started = time.perf_counter()
-    planned = simulate(communities, seed, weeks)
+    if not 0 <= real_share <= 1:
+        raise ValueError(f"real_share = {real_share}: a share between 0 and 1")
+    planned = simulate(communities, seed, weeks, real_share)
     log = _replay(planned, weeks)
     end = START + timedelta(weeks=weeks)
     return {
-        "communities": communities, "weeks": weeks, "seed": seed,
+        "communities": communities, "weeks": weeks, "seed": seed, "real_share": real_share,
         "posts": sum(len(c.posts) for c in planned),
         "rules": {
             "unanswered-questions": _unanswered_figures(planned, log, end),
