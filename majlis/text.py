@@ -185,7 +185,7 @@ _AR_SOMEONE = r"(?:حد|احد|أحد|(?<!اي )واحد|فيه حد|في حد|�
 _AR_ASKS_READERS = [
     # someone who knows / has / tried ...; "لا أحد يعلم" (no one knows) and "أي واحد عنده
     # ... يعرف" (anyone who has ... knows) are statements, hence the look-behinds.
-    _ar(r"(?<!لا )(?<!ما )(?<!مافي )(?<!كل )\b" + _AR_SOMEONE + r"\s+(?:هنا\s+)?"
+    _ar(r"(?<!لا )(?<!ما )(?<!مافي )(?<!كل )\b[وف]?" + _AR_SOMEONE + r"\s+(?:هنا\s+)?"
         r"(?:يعرف|يعرفلي|تعرف|يعلم|عنده|عندو|عندها|لديه|جرب|جربت|يقدر|يساعد|يساعدني|يفيد|يفيدني|"
         r"يدلني|يدلنا|ينصح|ينصحني|متابع|شاف|سمع|استخدم|يشرح|يفهم|عارف)"),
     # what do you think ... (in MSA and dialects)
@@ -291,7 +291,9 @@ _AR_TAG_QUESTION = _ar(r"(?:\bولا (?:ايه|إيه|ايش|شو|وش|اي)|\b�
 # a long question about third parties that does neither argues (measured on the labelled
 # tweets: 2 of 30 real questions run past 12 words without either, 24 of 55 rhetorical do).
 _AR_LONG_QUESTION_WORDS = 12
-_AR_OPINION_OF_READER = _ar(r"\b(?:برايك|برأيك|رايك|رأيك|بنظرك|تعليقك|تنصحني|تقترح)\b")
+_AR_OPINION_OF_READER = _ar(
+    r"\b(?:برايك|برأيك|رايك|رأيك|بنظرك|تعليقك|تنصحني|استطلاع رأي|"
+    r"(?:ت|ست)(?:ود|حب|ريد|رى|راه|فضل|قترح|توقع|عتقد|ظن|نصح|سمي|سميه)(?:ون|وا)?)\b")
 _AR_HOW_TO = _ar(r"\b(?:طريقه|طريقة|يوجد|يمكن|ممكن|ينفع|اقدر|أقدر|نقدر|الحل|حل)\b")
 _AR_MAX_QUESTION_CLAUSES = 3  # more is a barrage of rhetorical questions, not a request
 _AR_HASHTAGS_AFTER_MARK = 3  # a question, then a string of hashtags: a broadcast
