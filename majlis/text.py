@@ -283,7 +283,7 @@ _AR_VOCATIVE = _ar(
 # ("؟ - عمرو حمزاوي"), "writes an article titled", the host's guests tonight, or a post cut
 # off by the sharing button (a trailing "…").
 _AR_BROADCAST = _ar(
-    r"\||[?؟]\s*[-–—]\s*[^\W\d_]|…\s*#?\s*$|\b(?:يكتب|بعنوان|مقاله|مقالي|المقال|الحلقه|بتوقيت|ضيوفي|يستضيف|يستضيفني)\b"
+    r"\||[?؟]\s*[-–—]\s*[^\W\d_]|…\s*#?\s*$|\b(?:يكتب|بعنوان|الحلقه|بتوقيت|ضيوفي|يستضيف|يستضيفني)\b"
 )
 # A question tagged to win agreement, not an answer: "... ولا ايه؟", "... صح؟".
 _AR_TAG_QUESTION = _ar(r"(?:\bولا (?:ايه|إيه|ايش|شو|وش|اي)|\bصح)\s*[?؟]")

@@ -30,6 +30,13 @@ QUESTIONS = [
     ("عندي سؤال بخصوص الاشتراك", "ar"),
     # the asker going on about their own situation after the question
     ("اشتريت الكتاب بس ما وصلني الرابط، كيف أحصل عليه؟ جربت أكثر من مرة", "ar"),
+    # a reader asking about the article itself is no headline; a conjunction does not hide a request
+    ("هل يوجد نسخة إنجليزية من المقال؟", "ar"),
+    ("شفت الإعلان ومين عارف موعد الحلقة الجاية؟", "ar"),
+    ("بعد التحديث الأخير ما الذي تود أن تراه في المنتدى؟", "ar"),
+    # a question, then the asker's own situation, or a request to a named reader
+    ("Is there a way to export my data? I tried the settings page but nothing happens", "en"),
+    ("Can you share the slides? The link in the post is broken and the page shows an error.", "en"),
     # English without "?"
     ("how do I reset my password", "en"),
     ("anyone know a good dentist in Leeds", "en"),
@@ -61,6 +68,12 @@ NOT_QUESTIONS = [
     ("Did you know? Honey never spoils.", "en"),
     ("Why do we do this? Because we love it.", "en"),
     ('He asked me "why are you here?" and left.', "en"),
+    # bylines, barrages, tag questions, retorts
+    ("هل تنجح الخطة الجديدة؟ - بقلم أحمد علي", "ar"),
+    ("ماذا حدث في الاجتماع؟ ولماذا تأخر القرار؟ ومن المسؤول عن كل هذا؟", "ar"),
+    ("رفعوا الاشتراك مرة ثانية، هو ده التطوير ولا ايه؟", "ar"),
+    ("You really think that's fair? Nobody asked for this change and the team ignored every comment.", "en"),
+    ("What? That makes no sense.", "en"),
     # statements, prayers, exclamations
     ("اللهم ارحمنا برحمتك", "ar"),
     ("شكرا جزيلا على المقال", "ar"),
