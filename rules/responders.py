@@ -16,7 +16,9 @@ mixed text work with no tokeniser or stemmer, and "password"/"passwords" or
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Iterable
 
@@ -26,6 +28,9 @@ from majlis.text import normalize_arabic
 from warehouse import Warehouse
 
 DEFAULTS = {"top": 3, "min_similarity": 0.2, "neighbours": 25, "max_questions": 5000}
+# Where the corpus is looked for first (days back from now): most sources answer 5000
+# questions within a year, and the replies of older questions need not be read.
+CORPUS_WINDOWS_DAYS = (90, 365)
 _LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 EXAMPLE_CHARS = 80
 
@@ -48,19 +53,19 @@ def prepare(text: str | None) -> str:
     return normalize_arabic(_LINK.sub(" ", text or "")).lower()
 
 
-def suggest(wh: Warehouse, questions: Iterable[dict], not_an_answer: str, **options) -> dict[str, list[Responder]]:
-    """Responders for each question (rows with post_id, source, title, body, author_id)."""
+def suggest(wh: Warehouse, questions: Iterable[dict], not_an_answer: str, *,
+            now: datetime | None = None, **options) -> dict[str, list[Responder]]:
+    """Responders for each question (rows with post_id, source, title, body, author_id).
+
+    With `now`, the corpus is looked for in recent windows first (`CORPUS_WINDOWS_DAYS`)."""
     opts = {**DEFAULTS, **options}
     by_source: dict[str, list[dict]] = {}
     for q in questions:
         by_source.setdefault(q["source"], []).append(q)
     if not by_source or int(opts["top"]) <= 0:
         return {}
-    corpus = wh.query(resources.files("rules").joinpath("responders.sql").read_text(encoding="utf-8"), {
-        "sources": sorted(by_source), "max_questions": int(opts["max_questions"]),
-        "not_an_answer": not_an_answer,
-    })
-    handles = _handles(wh, {m for row in corpus for m in row["answerer_ids"]})
+    corpus = answered_corpus(wh, sorted(by_source), int(opts["max_questions"]), not_an_answer, now)
+    handles = {m: h for row in corpus for m, h in zip(row["answerer_ids"], row["answerer_handles"])}
     out: dict[str, list[Responder]] = {}
     for source, asked in by_source.items():
         answered = [row for row in corpus if row["source"] == source]
@@ -69,15 +74,36 @@ def suggest(wh: Warehouse, questions: Iterable[dict], not_an_answer: str, **opti
     return out
 
 
+def answered_corpus(wh: Warehouse, sources: list[str], max_questions: int, not_an_answer: str,
+                    now: datetime | None) -> list[dict]:
+    """The newest `max_questions` answered questions of each source (`responders.sql`).
+
+    A source whose recent window already holds `max_questions` of them is done: its newest
+    are the newest of all. The others are looked for in the next, wider window, and at last
+    in all of history."""
+    sql = resources.files("rules").joinpath("responders.sql").read_text(encoding="utf-8")
+    windows = [now - timedelta(days=d) for d in CORPUS_WINDOWS_DAYS] if now else []
+    corpus: list[dict] = []
+    todo = list(sources)
+    for since in [*windows, None]:
+        rows = wh.query(sql, {"sources": todo, "max_questions": max_questions,
+                              "not_an_answer": not_an_answer, "since": since})
+        found = Counter(row["source"] for row in rows)
+        done = {s for s in todo if since is None or found[s] >= max_questions}
+        corpus += [row for row in rows if row["source"] in done]
+        todo = [s for s in todo if s not in done]
+        if not todo:
+            break
+    return sorted(corpus, key=lambda row: (row["source"], row["question_id"]))
+
+
 def _suggest_in_source(asked: list[dict], answered: list[dict], handles: dict[str, str | None],
                        opts: dict) -> dict[str, list[Responder]]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
-                                 min_df=1, dtype=np.float32)
-    answered_vectors = vectorizer.fit_transform([prepare(r["question_text"]) for r in answered])
-    asked_vectors = vectorizer.transform(
+    answered_vectors, asked_vectors = tfidf(
+        [prepare(r["question_text"]) for r in answered],
         [prepare(" ".join(t for t in (q.get("title"), q.get("body")) if t)) for q in asked])
+    if answered_vectors.shape[1] == 0:  # nothing to compare with (no n-gram in the corpus)
+        return {q["post_id"]: [] for q in asked}
     # Rows are L2-normalised, so the dot product is the cosine similarity.
     similarity = (asked_vectors @ answered_vectors.T).toarray()
     out = {}
@@ -86,33 +112,73 @@ def _suggest_in_source(asked: list[dict], answered: list[dict], handles: dict[st
     return out
 
 
+# -- TF-IDF over character n-grams ---------------------------------------------------------
+#
+# The vectors of scikit-learn's TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5),
+# sublinear_tf=True) fitted on the corpus. Fitting it on the texts themselves takes n-grams
+# one word occurrence at a time in Python (3 s of detect's 4 at 100k posts). char_wb keeps
+# n-grams inside words, so a text's counts are the sum of its words' counts: the n-grams are
+# taken once per distinct word (a few thousand, where the texts hold a million words), and
+# texts x words times words x n-grams gives the same counts. tests/test_responders_tfidf.py
+# compares the two.
+
+NGRAMS = (3, 5)
+
+
+def tfidf(corpus: list[str], queries: list[str]):
+    """L2-normalised TF-IDF rows (scipy CSR, float32) for `corpus` (the fit) and `queries`."""
+    from scipy.sparse import csr_matrix
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+
+    texts_words = [text.lower().split() for text in corpus + queries]
+    word_numbers: dict[str, int] = {}
+    numbered = [word_numbers.setdefault(w, len(word_numbers)) for words in texts_words for w in words]
+    try:
+        word_grams = CountVectorizer(analyzer="char_wb", ngram_range=NGRAMS, lowercase=False,
+                                     dtype=np.float32).fit_transform(list(word_numbers))
+    except ValueError:  # no word at all: nothing to compare with
+        return (csr_matrix((len(corpus), 0), dtype=np.float32),
+                csr_matrix((len(queries), 0), dtype=np.float32))
+    text_of = np.repeat(np.arange(len(texts_words)), [len(words) for words in texts_words])
+    text_words = csr_matrix((np.ones(len(numbered), np.float32), (text_of, numbered)),
+                            shape=(len(texts_words), len(word_numbers)))
+    counts = (text_words @ word_grams).tocsr()
+    fitted, asked = counts[: len(corpus)], counts[len(corpus):]
+    known = np.flatnonzero(fitted.getnnz(axis=0))  # n-grams only the queries have do not count
+    if not len(known):
+        return (csr_matrix((len(corpus), 0), dtype=np.float32),
+                csr_matrix((len(queries), 0), dtype=np.float32))
+    weights = TfidfTransformer(sublinear_tf=True).fit(fitted[:, known])
+    return (weights.transform(fitted[:, known]).astype(np.float32).tocsr(),
+            weights.transform(asked[:, known]).astype(np.float32).tocsr())
+
+
 def _rank(question: dict, similarity: np.ndarray, answered: list[dict],
           handles: dict[str, str | None], opts: dict) -> list[Responder]:
-    nearest = np.argsort(-similarity)[: int(opts["neighbours"])]
+    neighbours = int(opts["neighbours"])
+    alike = np.flatnonzero(similarity >= float(opts["min_similarity"]))
+    if len(alike) > neighbours:  # only those at least as similar as the nth are sorted
+        nth = np.partition(similarity[alike], len(alike) - neighbours)[len(alike) - neighbours]
+        alike = alike[similarity[alike] >= nth]
+    # Most similar first; equal similarities in corpus order, so a run is repeatable.
+    nearest = alike[np.lexsort((alike, -similarity[alike]))][:neighbours]
     weights: dict[str, float] = {}
     counts: dict[str, int] = {}
     examples: dict[str, str] = {}
     for j in nearest:
         score = float(similarity[j])
         row = answered[j]
-        if score < float(opts["min_similarity"]) or row["question_id"] == question["post_id"]:
+        if row["question_id"] == question["post_id"]:
             continue
         for member in row["answerer_ids"]:
             if member == question.get("author_id"):
                 continue
             weights[member] = weights.get(member, 0.0) + score
             counts[member] = counts.get(member, 0) + 1
-            examples.setdefault(member, _cut(row["question_text"]))  # nearest first
+            if member not in examples:  # the nearest first
+                examples[member] = _cut(row["question_text"])
     ranked = sorted(weights, key=lambda m: (-weights[m], -counts[m], m))[: int(opts["top"])]
     return [Responder(m, handles.get(m), counts[m], weights[m], examples[m]) for m in ranked]
-
-
-def _handles(wh: Warehouse, member_ids: set[str]) -> dict[str, str | None]:
-    if not member_ids:
-        return {}
-    rows = wh.query("select member_id, handle from members where member_id in (select unnest($ids::varchar[]))",
-                    {"ids": sorted(member_ids)})
-    return {r["member_id"]: r["handle"] for r in rows}
 
 
 def _cut(text: str) -> str:

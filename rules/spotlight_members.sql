@@ -26,44 +26,6 @@ with people as (
       and not list_contains($manager_ids::varchar[], member_id)
 ),
 
-first_posts as (
-    select author_id, min(created_at) as first_post_at
-    from posts
-    where author_id is not null
-    group by author_id
-),
-
-replies_to_questions as (
-    select
-        q.source, q.post_id as question_id, q.author_id as asker_id, q.created_at as asked_at,
-        r.author_id as answerer_id, r.created_at as answered_at,
-        row_number() over (partition by q.post_id order by r.created_at, r.post_id) as answer_rank
-    from posts as q
-    join posts as r on r.parent_id = q.post_id
-    left join members as rm on rm.member_id = r.author_id
-    where q.is_question
-      and q.post_id in (select parent_id from posts where created_at >= $window_start and parent_id is not null)
-      and r.author_id is not null
-      and r.author_id is distinct from q.author_id
-      and not coalesce(rm.is_bot, false)
-      and r.state in ('live', 'edited')
-      and not regexp_full_match(lower(trim(coalesce(r.body, r.title, ''))), $not_an_answer)
-),
-
-answers as (
-    select
-        rq.source, rq.answerer_id as member_id,
-        count(distinct rq.question_id) as answers,
-        count(distinct rq.asker_id) as askers,
-        count(distinct rq.asker_id) filter (
-            where fp.first_post_at >= rq.asked_at - to_days($newcomer_days::integer)) as newcomers_helped,
-        count(distinct rq.question_id) filter (where rq.answer_rank = 1) as first_answers
-    from replies_to_questions as rq
-    left join first_posts as fp on fp.author_id = rq.asker_id
-    where rq.answered_at >= $window_start and rq.answered_at <= $now
-    group by rq.source, rq.answerer_id
-),
-
 activity as (
     select
         source, author_id as member_id,
@@ -78,17 +40,81 @@ activity as (
     group by source, author_id
 ),
 
-numbered as (
-    select source, author_id as member_id, created_at,
-           row_number() over (partition by author_id order by created_at, post_id) as nth
+-- Questions with a reply in the window, and every reply they ever had (the first answer may
+-- predate the window). Whether a reply is a real answer is one CASE over both sides of the
+-- join: as separate conditions the optimiser pushes the thanks / +1 pattern onto every post.
+questions_replied_lately as (
+    select q.source, q.post_id, q.author_id, q.created_at
+    from posts as q
+    where q.is_question
+      and q.post_id in (select parent_id from posts where created_at >= $window_start and parent_id is not null)
+),
+
+replies_to_questions as (
+    select
+        q.source, q.post_id as question_id, q.author_id as asker_id, q.created_at as asked_at,
+        r.author_id as answerer_id, r.created_at as answered_at, r.post_id as reply_id,
+        case when r.author_id is not null and r.author_id is distinct from q.author_id
+             then not regexp_full_match(lower(trim(coalesce(r.body, r.title, ''))), $not_an_answer)
+             else false end as answers
+    from questions_replied_lately as q
+    join posts as r on r.parent_id = q.post_id
+    where r.state in ('live', 'edited')
+),
+
+real_answers as (
+    select rq.*,
+           row_number() over (partition by rq.question_id order by rq.answered_at, rq.reply_id) as answer_rank
+    from replies_to_questions as rq
+    left join members as rm on rm.member_id = rq.answerer_id
+    where rq.answers and not coalesce(rm.is_bot, false)
+),
+
+-- First posts (anywhere) of the members and askers this run looks at, not of everyone.
+first_posts as (
+    select author_id, min(created_at) as first_post_at
     from posts
-    where author_id is not null and created_at <= $now
+    where author_id in (select member_id from activity union select asker_id from real_answers)
+    group by author_id
+),
+
+answers as (
+    select
+        rq.source, rq.answerer_id as member_id,
+        count(distinct rq.question_id) as answers,
+        count(distinct rq.asker_id) as askers,
+        count(distinct rq.asker_id) filter (
+            where fp.first_post_at >= rq.asked_at - to_days($newcomer_days::integer)) as newcomers_helped,
+        count(distinct rq.question_id) filter (where rq.answer_rank = 1) as first_answers
+    from real_answers as rq
+    left join first_posts as fp on fp.author_id = rq.asker_id
+    where rq.answered_at >= $window_start and rq.answered_at <= $now
+    group by rq.source, rq.answerer_id
+),
+
+-- A member's Nth post: the posts they made before the window, plus the place of the post
+-- among theirs in the window (numbering all of history per member was most of this query).
+posts_before as (
+    select author_id, count(*) as before_window
+    from posts
+    where author_id in (select member_id from activity where posts_in_window > 0)
+      and created_at < $window_start
+    group by author_id
+),
+
+numbered as (
+    select p.source, p.author_id as member_id, p.created_at,
+           coalesce(b.before_window, 0)
+               + row_number() over (partition by p.author_id order by p.created_at, p.post_id) as nth
+    from posts as p
+    left join posts_before as b on b.author_id = p.author_id
+    where p.author_id is not null and p.created_at >= $window_start and p.created_at <= $now
 ),
 
 milestones as (
     select source, member_id, max(nth) as milestone, arg_max(created_at, nth) as milestone_at
     from numbered
-    where list_contains($milestones::integer[], nth::integer) and created_at >= $window_start
+    where list_contains($milestones::integer[], nth::integer)
     group by source, member_id
 )
 

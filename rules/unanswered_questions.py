@@ -69,7 +69,7 @@ def detect(wh: Warehouse, params: dict, context: RuleContext) -> list[Finding]:
         "not_an_answer": NOT_AN_ANSWER,
     })
     suggested = responders.suggest(
-        wh, rows, NOT_AN_ANSWER, top=int(params.get("suggest_responders", 3)),
+        wh, rows, NOT_AN_ANSWER, now=context.now, top=int(params.get("suggest_responders", 3)),
         min_similarity=float(params.get("responder_min_similarity", 0.2)))
     return [_finding(row, context.now, suggested.get(row["post_id"], [])) for row in rows]
 

@@ -49,21 +49,30 @@ overdue as (
     from questions
 ),
 
+-- Where replies are looked for: posts created since the oldest question still chased (a reply
+-- is never older than the question it is below), and posts with no date. Without this bound
+-- every level of the search below reads every post the warehouse ever held.
+reply_posts as materialized (
+    select post_id, parent_id, thread_id, kind, created_at, is_question
+    from posts
+    where created_at >= (select min(created_at) from overdue) or created_at is null
+),
+
 -- Every post below a question, however deep ("union" stops on a cycle of parent ids).
 descendants (question_id, post_id) as (
     select q.post_id, r.post_id
     from overdue as q
-    join posts as r on r.parent_id = q.post_id
+    join reply_posts as r on r.parent_id = q.post_id
     union
     select d.question_id, r.post_id
     from descendants as d
-    join posts as r on r.parent_id = d.post_id
+    join reply_posts as r on r.parent_id = d.post_id
 ),
 
 flat_thread_replies as (
     select q.post_id as question_id, r.post_id
     from overdue as q
-    join posts as r
+    join reply_posts as r
       on r.thread_id = q.thread_id
      and r.kind = 'item_comment'
      and r.post_id <> q.post_id
@@ -79,10 +88,13 @@ flat_thread_replies as (
       )
 ),
 
+-- A reply's role is one CASE over both sides of the join: as separate conditions the
+-- optimiser pushes the thanks / +1 pattern below the join, onto every post.
 replies as (
     select
         candidate.question_id,
         case
+            when r.state not in ('live', 'edited') then 'gone'
             when r.author_id = q.author_id then 'self'
             when coalesce(replier.is_bot, false) then 'bot'
             when regexp_full_match(lower(trim(coalesce(r.body, r.title, ''))), $not_an_answer) then 'thanks'
@@ -92,7 +104,6 @@ replies as (
     join posts as r on r.post_id = candidate.post_id
     join overdue as q on q.post_id = candidate.question_id
     left join members as replier on replier.member_id = r.author_id
-    where r.state in ('live', 'edited')
 ),
 
 reply_roles as (
@@ -106,20 +117,33 @@ reply_roles as (
     group by question_id
 ),
 
-unanswered as (
+still_open as (
     select
         q.*,
         coalesce(rr.self_replies, 0) as self_replies,
         coalesce(rr.bot_replies, 0) as bot_replies,
-        coalesce(rr.thanks_replies, 0) as thanks_replies,
-        q.author_id is not null and not exists (
-            select 1 from posts as earlier
-            where earlier.author_id = q.author_id and earlier.created_at < q.created_at
-        ) as asker_is_newcomer
+        coalesce(rr.thanks_replies, 0) as thanks_replies
     from overdue as q
     left join reply_roles as rr on rr.question_id = q.post_id
     where q.due_at <= $now
       and coalesce(rr.answers, 0) = 0
+),
+
+-- An asker is a newcomer when they had posted nothing before the question.
+askers_first_posts as (
+    select p.author_id, min(p.created_at) as first_post_at
+    from posts as p
+    where p.author_id in (select author_id from still_open)
+    group by p.author_id
+),
+
+unanswered as (
+    select
+        q.*,
+        q.author_id is not null
+            and coalesce(f.first_post_at >= q.created_at, true) as asker_is_newcomer
+    from still_open as q
+    left join askers_first_posts as f on f.author_id = q.author_id
 )
 
 select
