@@ -97,94 +97,18 @@ class GoalReport:
 
 # -- questions ----------------------------------------------------------------------------
 
-# The question and answer definitions of rules/unanswered_questions.sql, with the time of
-# the first answer instead of "is there one". Parameters: $since, $now, $default_hours,
-# $sla_sources / $sla_hours, $manager_ids, $not_an_answer.
-QUESTION_TIMES_SQL = """
-with recursive sla as (
-    select unnest($sla_sources::varchar[]) as source, unnest($sla_hours::double[]) as hours
-),
-
-questions as (
-    select q.post_id, q.source, q.kind, q.thread_id, q.author_id, q.created_at,
-           coalesce(sla.hours, $default_hours) as sla_hours
-    from posts as q
-    left join sla on sla.source = q.source
-    left join members as asker on asker.member_id = q.author_id
-    where q.is_question
-      and q.state in ('live', 'edited')
-      and q.kind in ('item', 'item_comment', 'submission', 'comment', 'tweet', 'reply')
-      and q.created_at >= $since and q.created_at <= $now
-      and not coalesce(asker.is_manager, false)
-      and not coalesce(asker.is_bot, false)
-      and not list_contains($manager_ids::varchar[], q.author_id)
-      and not (q.kind = 'item' and q.author_id is null)
-),
-
-descendants (question_id, post_id) as (
-    select q.post_id, r.post_id
-    from questions as q
-    join posts as r on r.parent_id = q.post_id
-    union
-    select d.question_id, r.post_id
-    from descendants as d
-    join posts as r on r.parent_id = d.post_id
-),
-
--- Blog comments with no threading at all: a later comment by someone else that is not
--- itself a question is the best evidence of an answer (as in the rule).
-flat_thread_replies as (
-    select q.post_id as question_id, r.post_id
-    from questions as q
-    join posts as r
-      on r.thread_id = q.thread_id
-     and r.kind = 'item_comment'
-     and r.post_id <> q.post_id
-     and r.created_at > q.created_at
-    where q.kind = 'item_comment'
-      and coalesce(r.parent_id, r.thread_id) = r.thread_id
-      and not coalesce(r.is_question, false)
-      and not exists (
-          select 1 from posts as threaded
-          where threaded.thread_id = q.thread_id
-            and threaded.kind = 'item_comment'
-            and coalesce(threaded.parent_id, threaded.thread_id) <> threaded.thread_id
-      )
-),
-
-answers as (
-    select candidate.question_id, min(r.created_at) as first_answer_at
-    from (select * from descendants union select * from flat_thread_replies) as candidate
-    join posts as r on r.post_id = candidate.post_id
-    join questions as q on q.post_id = candidate.question_id
-    left join members as replier on replier.member_id = r.author_id
-    where r.state in ('live', 'edited')
-      and r.created_at <= $now
-      and not coalesce(r.author_id = q.author_id, false)
-      and not coalesce(replier.is_bot, false)
-      and not regexp_full_match(lower(trim(coalesce(r.body, r.title, ''))), $not_an_answer)
-    group by candidate.question_id
-)
-
-select q.post_id, q.source, q.created_at, q.sla_hours, a.first_answer_at
-from questions as q
-left join answers as a on a.question_id = q.post_id
-order by q.source, q.created_at
-"""
-
-
 def _question_times(wh: Warehouse, inputs: Inputs) -> list[dict]:
-    from rules.unanswered_questions import NOT_AN_ANSWER, RULE as UNANSWERED
+    """The questions of the last QUESTION_WINDOW_DAYS, answered as the unanswered-questions
+    rule decides it (rules/question_answers.sql)."""
+    from rules.unanswered_questions import RULE as UNANSWERED, question_answers
 
     config, now = inputs.config, inputs.now
-    sla = {s.name: float(s.sla_hours) for s in config.sources if s.sla_hours}
     params = {**UNANSWERED.params, **config.rules.get("unanswered_questions", {})}
-    return wh.query(QUESTION_TIMES_SQL, {
-        "since": now - timedelta(days=QUESTION_WINDOW_DAYS), "now": now,
-        "default_hours": float(params["after_hours"]),
-        "sla_sources": list(sla), "sla_hours": list(sla.values()),
-        "manager_ids": _manager_ids(config), "not_an_answer": NOT_AN_ANSWER,
-    })
+    return question_answers(
+        wh, now=now, since=now - timedelta(days=QUESTION_WINDOW_DAYS),
+        default_hours=float(params["after_hours"]),
+        sla_hours={s.name: float(s.sla_hours) for s in config.sources if s.sla_hours},
+        manager_ids=_manager_ids(config))
 
 
 def _manager_ids(config: Config) -> list[str]:

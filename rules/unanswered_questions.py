@@ -1,8 +1,14 @@
 """Unanswered questions: a member asked, and no one else has answered within the source's SLA.
 
-The query is `unanswered_questions.sql` (its header says what counts as an answer). Whether
-a post is a question was decided when it was loaded (`majlis.text.annotate` fills
-`posts.is_question`), so this rule reads only the warehouse.
+Why: seed principle 2, "never belittle a question, however simple" - a question left hanging
+tells the asker, and every reader, that asking here is pointless. Newcomers' questions come
+first: a first question that gets no answer is often the last one.
+
+What counts as an answer is `question_answers.sql` (its header says it), shared with the
+goals' response metrics (majlis/goals.py). Whether a post is a question was decided when it
+was loaded (`majlis.text.annotate` fills `posts.is_question`), so this rule reads only the
+warehouse. Questions older than `max_age_days` are not chased: a first ingest of years of
+history must not bury managers in questions long gone cold.
 """
 from __future__ import annotations
 
@@ -53,25 +59,56 @@ NOT_AN_ANSWER = (
 SUMMARY_EXCERPT_CHARS = 120
 
 
-def _query() -> str:
-    return resources.files("rules").joinpath("unanswered_questions.sql").read_text(encoding="utf-8")
+def question_answers(wh: Warehouse, *, now: datetime, since: datetime | None, default_hours: float,
+                     sla_hours: dict[str, float], manager_ids: list[str]) -> list[dict]:
+    """Every question asked in [since, now] with its replies' roles and first answer time."""
+    sources = sorted(sla_hours)
+    return wh.query(resources.files("rules").joinpath("question_answers.sql").read_text(encoding="utf-8"), {
+        "now": now, "since": since, "default_hours": float(default_hours),
+        "sla_sources": sources, "sla_hours": [float(sla_hours[s]) for s in sources],
+        "manager_ids": list(manager_ids), "not_an_answer": NOT_AN_ANSWER,
+    })
 
 
 def detect(wh: Warehouse, params: dict, context: RuleContext) -> list[Finding]:
-    sla_sources = sorted(context.sla_hours)
-    rows = wh.query(_query(), {
-        "now": context.now,
-        "default_hours": float(params["after_hours"]),
-        "max_age_days": int(params["max_age_days"]),
-        "sla_sources": sla_sources,
-        "sla_hours": [float(context.sla_hours[s]) for s in sla_sources],
-        "manager_ids": list(context.manager_ids),
-        "not_an_answer": NOT_AN_ANSWER,
-    })
+    max_age_days = int(params["max_age_days"])
+    asked = question_answers(
+        wh, now=context.now, since=context.now - timedelta(days=max_age_days) if max_age_days > 0 else None,
+        default_hours=float(params["after_hours"]), sla_hours=context.sla_hours,
+        manager_ids=list(context.manager_ids))
+    overdue = [q for q in asked if q["answers"] == 0 and q["due_at"] <= context.now]
+    rows = _prioritised(overdue, _first_posts(wh, {q["author_id"] for q in overdue if q["author_id"]}))
     suggested = responders.suggest(
         wh, rows, NOT_AN_ANSWER, now=context.now, top=int(params.get("suggest_responders", 3)),
         min_similarity=float(params.get("responder_min_similarity", 0.2)))
     return [_finding(row, context.now, suggested.get(row["post_id"], [])) for row in rows]
+
+
+def _first_posts(wh: Warehouse, author_ids: set[str]) -> dict[str, datetime | None]:
+    rows = wh.query("select author_id, min(created_at) as first_post_at from posts"
+                    " where author_id in (select unnest($ids::varchar[])) group by author_id",
+                    {"ids": sorted(author_ids)}) if author_ids else []
+    return {r["author_id"]: r["first_post_at"] for r in rows}
+
+
+def _prioritised(overdue: list[dict], first_posts: dict[str, datetime | None]) -> list[dict]:
+    """Newcomers' questions first (they had posted nothing before), then the oldest."""
+    for q in overdue:
+        first = first_posts.get(q["author_id"])
+        q["asker_is_newcomer"] = q["author_id"] is not None and (first is None or first >= q["created_at"])
+        q["reason"] = _reason(q)
+    overdue.sort(key=lambda q: (not q["asker_is_newcomer"], q["created_at"], q["post_id"]))
+    for priority, q in enumerate(overdue, start=1):
+        q["priority"] = priority
+    return overdue
+
+
+def _reason(q: dict) -> str:
+    parts = [f"{q['self_replies']} from the asker" if q["self_replies"] else None,
+             f"{q['bot_replies']} from bots" if q["bot_replies"] else None,
+             f"{q['thanks_replies']} only thanking or +1" if q["thanks_replies"] else None]
+    parts = [p for p in parts if p]
+    return "no answer: " + ", ".join(parts) if parts else "no replies"
 
 
 def _finding(row: dict, now: datetime, suggested: list[responders.Responder]) -> Finding:

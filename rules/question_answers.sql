@@ -1,25 +1,24 @@
--- unanswered-questions: questions members asked that nobody else has answered in time.
+-- question_answers: every question members asked in a time window, with what its replies were.
 --
--- Catches posts flagged is_question at load time (majlis.text.annotate) that are older than
--- their source's reply time (SLA) and have no answer: a reply, anywhere below them, from
--- someone other than the asker who is not a bot. A reply that only thanks or says "+1"
--- ($not_an_answer) is not an answer; a manager's reply is. Why: seed principle 2, "never
--- belittle a question, however simple" - a question left hanging tells the asker, and every
--- reader, that asking here is pointless. Newcomers' questions come first: a first question
--- that gets no answer is often the last one.
+-- The one definition of "answered", shared by the unanswered-questions rule and the goals
+-- (`majlis goals`: answered within SLA, median first response). Reads posts flagged
+-- is_question at load time (majlis.text.annotate). An answer is a reply, anywhere below the
+-- question, from someone other than the asker who is not a bot; a reply that only thanks or
+-- says "+1" ($not_an_answer) is not an answer; a manager's reply is.
 --
 -- Blog comments: where the blog threads replies (WordPress "In reply to", Atom thr:in-reply-to,
 -- seen as any comment in the thread whose parent is another comment), only replies count.
 -- Where a thread has no threading at all, a later comment by someone else that is not itself
--- a question is the best evidence of an answer, and counts. Questions asked by managers, and feed items
--- with no known author, are the community's own invitations to comment, not questions
--- owed an answer. Deleted or removed posts neither ask nor answer.
+-- a question is the best evidence of an answer, and counts. Questions asked by managers, and
+-- feed items with no known author, are the community's own invitations to comment, not
+-- questions owed an answer. Deleted or removed posts neither ask nor answer.
 --
--- Parameters: $now (timestamp, UTC), $default_hours (double), $max_age_days (questions older
--- than this are not chased; 0: no limit), $sla_sources / $sla_hours
--- (parallel lists: a source's own reply time), $manager_ids (member ids from the config),
--- $not_an_answer (regular expression a non-answer reply matches in full, lower-cased).
--- Result: one row per unanswered question, with a reason column.
+-- Parameters: $now (timestamp, UTC: replies after it do not exist yet), $since (timestamp or
+-- null: questions asked before it are left out), $default_hours (double), $sla_sources /
+-- $sla_hours (parallel lists: a source's own reply time), $manager_ids (member ids from the
+-- config), $not_an_answer (regular expression a non-answer reply matches in full, lower-cased).
+-- Result: one row per question, with due_at, counts of answers, the asker's own replies, bot
+-- replies and thank-you replies, and first_answer_at (null: not answered).
 with recursive sla as (
     select unnest($sla_sources::varchar[]) as source, unnest($sla_hours::double[]) as hours
 ),
@@ -36,15 +35,15 @@ questions as (
       and q.state in ('live', 'edited')
       and q.kind in ('item', 'item_comment', 'submission', 'comment', 'tweet', 'reply')
       and q.created_at is not null
-      -- A first ingest of years of history must not bury managers in questions long gone cold.
-      and ($max_age_days <= 0 or q.created_at >= $now::timestamp - to_days($max_age_days::integer))
+      and ($since is null or q.created_at >= $since::timestamp)
+      and q.created_at <= $now::timestamp
       and not coalesce(asker.is_manager, false)
       and not coalesce(asker.is_bot, false)
       and not list_contains($manager_ids::varchar[], q.author_id)
       and not (q.kind = 'item' and q.author_id is null)
 ),
 
-overdue as (
+asked as (
     select *, created_at + to_microseconds(cast(sla_hours * 3600e6 as bigint)) as due_at
     from questions
 ),
@@ -55,13 +54,13 @@ overdue as (
 reply_posts as materialized (
     select post_id, parent_id, thread_id, kind, created_at, is_question
     from posts
-    where created_at >= (select min(created_at) from overdue) or created_at is null
+    where created_at >= (select min(created_at) from asked) or created_at is null
 ),
 
 -- Every post below a question, however deep ("union" stops on a cycle of parent ids).
 descendants (question_id, post_id) as (
     select q.post_id, r.post_id
-    from overdue as q
+    from asked as q
     join reply_posts as r on r.parent_id = q.post_id
     union
     select d.question_id, r.post_id
@@ -71,7 +70,7 @@ descendants (question_id, post_id) as (
 
 flat_thread_replies as (
     select q.post_id as question_id, r.post_id
-    from overdue as q
+    from asked as q
     join reply_posts as r
       on r.thread_id = q.thread_id
      and r.kind = 'item_comment'
@@ -99,11 +98,13 @@ replies as (
             when coalesce(replier.is_bot, false) then 'bot'
             when regexp_full_match(lower(trim(coalesce(r.body, r.title, ''))), $not_an_answer) then 'thanks'
             else 'answer'
-        end as role
+        end as role,
+        r.created_at
     from (select * from descendants union select * from flat_thread_replies) as candidate
     join posts as r on r.post_id = candidate.post_id
-    join overdue as q on q.post_id = candidate.question_id
+    join asked as q on q.post_id = candidate.question_id
     left join members as replier on replier.member_id = r.author_id
+    where r.created_at <= $now::timestamp or r.created_at is null
 ),
 
 reply_roles as (
@@ -112,50 +113,20 @@ reply_roles as (
         count(*) filter (where role = 'answer') as answers,
         count(*) filter (where role = 'self') as self_replies,
         count(*) filter (where role = 'bot') as bot_replies,
-        count(*) filter (where role = 'thanks') as thanks_replies
+        count(*) filter (where role = 'thanks') as thanks_replies,
+        min(created_at) filter (where role = 'answer') as first_answer_at
     from replies
     group by question_id
-),
-
-still_open as (
-    select
-        q.*,
-        coalesce(rr.self_replies, 0) as self_replies,
-        coalesce(rr.bot_replies, 0) as bot_replies,
-        coalesce(rr.thanks_replies, 0) as thanks_replies
-    from overdue as q
-    left join reply_roles as rr on rr.question_id = q.post_id
-    where q.due_at <= $now
-      and coalesce(rr.answers, 0) = 0
-),
-
--- An asker is a newcomer when they had posted nothing before the question.
-askers_first_posts as (
-    select p.author_id, min(p.created_at) as first_post_at
-    from posts as p
-    where p.author_id in (select author_id from still_open)
-    group by p.author_id
-),
-
-unanswered as (
-    select
-        q.*,
-        q.author_id is not null
-            and coalesce(f.first_post_at >= q.created_at, true) as asker_is_newcomer
-    from still_open as q
-    left join askers_first_posts as f on f.author_id = q.author_id
 )
 
 select
-    post_id, source, kind, url, lang, title, body, author_id, created_at, sla_hours, due_at,
-    asker_is_newcomer,
-    row_number() over (order by asker_is_newcomer desc, created_at asc, post_id) as priority,
-    case
-        when self_replies + bot_replies + thanks_replies = 0 then 'no replies'
-        else 'no answer: ' || concat_ws(', ',
-            case when self_replies > 0 then self_replies || ' from the asker' end,
-            case when bot_replies > 0 then bot_replies || ' from bots' end,
-            case when thanks_replies > 0 then thanks_replies || ' only thanking or +1' end)
-    end as reason
-from unanswered
-order by priority
+    q.post_id, q.source, q.kind, q.thread_id, q.url, q.lang, q.title, q.body, q.author_id,
+    q.created_at, q.sla_hours, q.due_at,
+    coalesce(rr.answers, 0) as answers,
+    coalesce(rr.self_replies, 0) as self_replies,
+    coalesce(rr.bot_replies, 0) as bot_replies,
+    coalesce(rr.thanks_replies, 0) as thanks_replies,
+    rr.first_answer_at
+from asked as q
+left join reply_roles as rr on rr.question_id = q.post_id
+order by q.source, q.created_at, q.post_id
