@@ -1,11 +1,12 @@
 """Ingest: fetch every configured source into the warehouse, one task run per source.
 
 A source that fails is reported by name and fails its own task run; the others still run
-and every batch already written stays (each batch commits with its cursor).
+and every group of batches already written stays (each group commits with its cursor; groups
+of up to 5000 posts or 10 s of fetching, X page by page: flows/_ingest.py `commit_groups`).
 
-The warehouse is opened for each batch and closed again, not held while pages download: on
+The warehouse is opened for each group and closed again, not held while pages download: on
 the DuckDB file, another writer (a concurrent run, `majlis tasks ack`) gets its turn between
-batches, and DuckLake commits stay short. After the sources, the read replica that
+groups, and DuckLake commits stay short. After the sources, the read replica that
 `majlis sql` reads is refreshed (docs/warehouse.md, "Concurrent readers and writers").
 """
 from __future__ import annotations

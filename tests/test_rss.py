@@ -272,8 +272,8 @@ def test_second_run_gets_304s_and_adds_no_rows(replay, warehouse):
     assert [len(b.posts) for b in second] == [0, 0]  # nothing parsed
     assert count(warehouse, "select count(*) from posts") == posts_after_first
     assert warehouse.query(
-        "select status, body from raw_pages order by page_id desc limit 2"
-    ) == [{"status": 304, "body": None}] * 2
+        "select status, body, body_zlib from raw_pages order by page_id desc limit 2"
+    ) == [{"status": 304, "body": None, "body_zlib": None}] * 2
 
 
 def test_last_modified_is_sent_back_as_if_modified_since(replay, warehouse):

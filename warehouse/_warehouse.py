@@ -4,7 +4,8 @@ import json
 import os
 import random
 import time
-from dataclasses import dataclass, replace
+import zlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,16 @@ import pyarrow as pa
 from connectors import ApiRequest, Batch, Member, Post, RawPage, Snapshot
 
 MIGRATIONS = "warehouse.migrations"
+# DuckDB caches up to 80 % of RAM by default: a long ingest grew to 3.5 GB of cached blocks.
+# Past this limit it evicts clean blocks and spills large sorts and joins to disk instead.
+# MAJLIS_DUCKDB_MEMORY_LIMIT overrides it ("2GB", "500MB").
+MEMORY_LIMIT = "1GB"
+# A checkpoint rewrites the last row group of every table appended to, raw_pages' included
+# (~120k pages share one), so it costs as much as the page bytes stored so far: checkpoint
+# every 64 MB of WAL rather than DuckDB's 16 MB (closing a connection checkpoints too).
+CHECKPOINT_WAL = "64MB"
+# zlib level 1: ~250 MB/s here and ~5x smaller for JSON (zstd is not in the standard library).
+RAW_COMPRESSION_LEVEL = 1
 # DuckLake: a commit that conflicts with another worker's is retried this many times.
 LAKE_ATTEMPTS = 12
 T = TypeVar("T")
@@ -23,6 +34,12 @@ T = TypeVar("T")
 
 class WarehouseBusy(Exception):
     """Another process holds the DuckDB file for writing; try again when it finishes."""
+
+
+def connection_config() -> dict[str, str]:
+    """Settings of every connection to a warehouse file: memory and checkpoints, not results."""
+    return {"memory_limit": os.environ.get("MAJLIS_DUCKDB_MEMORY_LIMIT") or MEMORY_LIMIT,
+            "checkpoint_threshold": CHECKPOINT_WAL}
 
 
 def utcnow() -> datetime:
@@ -38,7 +55,7 @@ def utc_naive(value: datetime | None) -> datetime | None:
 
 RAW_SCHEMA = pa.schema([
     ("source", pa.string()), ("request", pa.string()), ("fetched_at", pa.timestamp("us")),
-    ("status", pa.int32()), ("content_type", pa.string()), ("body", pa.binary()),
+    ("status", pa.int32()), ("content_type", pa.string()), ("body_zlib", pa.binary()),
 ])
 POST_SCHEMA = pa.schema([
     ("post_id", pa.string()), ("platform", pa.string()), ("source", pa.string()),
@@ -65,10 +82,15 @@ SNAPSHOT_SCHEMA = pa.schema([
 ])
 
 
-def _arrow(records: Sequence[Any], schema: pa.Schema) -> pa.Table:
+def _arrow(records: Sequence[Any], schema: pa.Schema, given: dict[str, list] | None = None) -> pa.Table:
+    """The records as a table of `schema`; `given` columns are taken as they are, not read
+    from the records."""
     # Column by column: dataclasses.asdict deep-copies every record and was a fifth of ingest.
     columns = {}
     for field_ in schema:
+        if given and field_.name in given:
+            columns[field_.name] = given[field_.name]
+            continue
         values = [getattr(record, field_.name) for record in records]
         if pa.types.is_timestamp(field_.type):
             values = [utc_naive(v) if isinstance(v, datetime) else v for v in values]
@@ -125,7 +147,7 @@ class Warehouse:
         deadline = time.monotonic() + wait_s
         while True:
             try:
-                con = duckdb.connect(str(path), read_only=read_only)
+                con = duckdb.connect(str(path), read_only=read_only, config=connection_config())
                 break
             except duckdb.IOException as err:
                 if "lock" not in str(err).lower():
@@ -273,6 +295,12 @@ class Warehouse:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
+    def raw_body(self, page_id: int) -> bytes | None:
+        """The bytes page `page_id` of `raw_pages` arrived with (None: no body, e.g. a 304)."""
+        row = self.con.execute("select body, body_zlib from raw_pages where page_id = ?",
+                               [page_id]).fetchone()
+        return page_body(*row) if row else None
+
     def cursor(self, source: str) -> dict:
         row = self.con.execute(
             "select state from source_cursors where source = ?", [source]
@@ -283,7 +311,7 @@ class Warehouse:
 
     def write_batch(self, batch: Batch) -> BatchStats:
         """Store a batch's raw pages, records and cursor in one transaction."""
-        posts = _annotated(batch.posts)
+        posts = _arrow(batch.posts, POST_SCHEMA, _annotations(batch.posts)) if batch.posts else None
 
         def write() -> int:
             self._insert_raw(batch.raw)
@@ -304,20 +332,21 @@ class Warehouse:
     def _insert_raw(self, pages: list[RawPage]) -> None:
         if not pages:
             return
-        incoming = _arrow(pages, RAW_SCHEMA)
+        compressed = [compress_body(page.body) for page in pages]
+        incoming = _arrow(pages, RAW_SCHEMA, {"body_zlib": compressed})
         self.con.register("incoming_raw", incoming)
         try:
             self.con.execute(
-                "insert into raw_pages select nextval('raw_pages_seq'), source, request,"
-                " fetched_at, status, content_type, body from incoming_raw"
+                "insert into raw_pages (page_id, source, request, fetched_at, status, content_type, body_zlib)"
+                " select nextval('raw_pages_seq'), source, request, fetched_at, status, content_type,"
+                " body_zlib from incoming_raw"
             )
         finally:
             self.con.unregister("incoming_raw")
 
-    def _upsert_posts(self, posts: list[Post]) -> int:
-        if not posts:
+    def _upsert_posts(self, incoming: pa.Table | None) -> int:
+        if incoming is None or not incoming.num_rows:
             return 0
-        incoming = _arrow(posts, POST_SCHEMA)
         now = utcnow()
         self.con.register("incoming_posts", incoming)
         try:
@@ -424,6 +453,17 @@ class Warehouse:
         ))
 
 
+def compress_body(body: bytes | None) -> bytes | None:
+    """A raw page's body as `raw_pages.body_zlib` stores it."""
+    return None if body is None else zlib.compress(body, RAW_COMPRESSION_LEVEL)
+
+
+def page_body(body: bytes | None, body_zlib: bytes | None) -> bytes | None:
+    """The bytes a page arrived with, from its `raw_pages` row (`body` holds pages stored
+    before migration 0033, verbatim; `body_zlib` the later ones)."""
+    return zlib.decompress(body_zlib) if body_zlib is not None else body
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -432,11 +472,11 @@ def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _annotated(posts: list[Post]) -> list[Post]:
-    """Fill language (where the platform did not say) and the question flag."""
+def _annotations(posts: list[Post]) -> dict[str, list]:
+    """The `lang` and `is_question` columns, filled where the platform did not say."""
     todo = [i for i, p in enumerate(posts) if p.is_question is None or p.lang is None]
     if not todo:
-        return posts
+        return {}
     from majlis.text import annotate
 
     # lingua takes valid Unicode only; what it reads needs no lone surrogates (see _valid_unicode).
@@ -444,14 +484,14 @@ def _annotated(posts: list[Post]) -> list[Post]:
         [_valid_unicode(posts[i].title) for i in todo], [_valid_unicode(posts[i].body) for i in todo],
         [_valid_unicode(posts[i].lang) for i in todo],
     )
-    out = list(posts)
-    for i, lang, question in zip(todo, langs, questions):
-        post = posts[i]
-        out[i] = replace(
-            post, lang=post.lang or lang,
-            is_question=question if post.is_question is None else post.is_question,
-        )
-    return out
+    # Columns, not new records: dataclasses.replace per post cost 2 s per 100k posts.
+    lang = [p.lang for p in posts]
+    is_question = [p.is_question for p in posts]
+    for i, found_lang, question in zip(todo, langs, questions):
+        lang[i] = lang[i] or found_lang
+        if is_question[i] is None:
+            is_question[i] = question
+    return {"lang": lang, "is_question": is_question}
 
 
 def _migration_files() -> list[tuple[int, str, str]]:

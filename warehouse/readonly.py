@@ -9,12 +9,17 @@ every flow refreshes when it finishes (`Warehouse.publish_read_replica`): a quer
 the lock flows need, and it answers from one consistent snapshot, as of the last flow run.
 Only when no replica exists yet does a query open the warehouse file itself; if a flow holds
 it then, the message says to retry when the run finishes.
+
+`inflate(blob)` is defined on the connection: raw page bodies are stored zlib-compressed
+(`raw_pages.body_zlib`), and `decode(inflate(body_zlib))` shows one as text.
 """
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import duckdb
+from duckdb.sqltypes import BLOB
 
 REPLICA_TAG = ".read"
 
@@ -53,7 +58,12 @@ def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
         raise ReadOnlyError(f"cannot open {path}: {err}") from None
     con.execute("set enable_external_access = false")
     con.execute("set lock_configuration = true")
+    con.create_function("inflate", _inflate, [BLOB], BLOB, null_handling="special")
     return con
+
+
+def _inflate(body_zlib: bytes | None) -> bytes | None:
+    return None if body_zlib is None else zlib.decompress(body_zlib)
 
 
 def run_query(path: Path, query: str, limit: int) -> tuple[list[str], list[tuple], bool]:

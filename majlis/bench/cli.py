@@ -68,7 +68,8 @@ TARGETS = {
     "x_posts_read_twice": "0",
 }
 ROWS = (
-    ("scale", "posts"), ("ingest_rows_per_s", "posts/s"), ("ingest_per_page_rows_per_s", "posts/s"),
+    ("scale", "posts"), ("ingest_rows_per_s", "posts/s"), ("ingest_flow_rows_per_s", "posts/s"),
+    ("ingest_per_page_rows_per_s", "posts/s"),
     ("arrow_rows_per_s", "posts/s"), ("dlt_rows_per_s", "posts/s"), ("ingest_vs_arrow", "ratio"),
     ("ingest_vs_dlt", "ratio"), ("detect_s", "s"), ("detect_incremental_s", "s"),
     ("ingest_increment_s", "s"), ("noop_pipeline_s", "s"), ("bare_flow_s", "s"),

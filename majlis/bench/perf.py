@@ -6,9 +6,11 @@ warms a cache for the next. A phase prints one JSON object as its last line of o
 
     ingest    pages on disk -> the connectors' own mapping functions (reddit.post_from_thing,
               x.map_page, rss._items/_comments over feedparser) -> Warehouse.write_batch,
-              raw pages included, as a flow stores them. Pages are grouped into batches of
-              about `BATCH_POSTS` posts; the same work one page per batch (what flows/_ingest.py
-              does today) is measured on a sample as `ingest_per_page_rows_per_s`.
+              raw pages included, as a flow stores them. Pages are grouped into commits of
+              about `BATCH_POSTS` posts (a backfill); on a sample, the same work as the ingest
+              flow commits it (flows/_ingest.py: groups of `COMMIT_POSTS` posts, X page by
+              page, the warehouse opened per commit) is `ingest_flow_rows_per_s`, and every
+              page its own commit so (what the flow did before) `ingest_per_page_rows_per_s`.
     arrow     the limit: DuckDB inserting the already-normalised posts and members (exported
               from the ingest warehouse to Parquet, read back untimed) from Arrow, into a fresh
               warehouse with its primary keys.
@@ -159,6 +161,7 @@ def _summarise(out: dict) -> None:
     detect, flows, conn = phases.get("detect", {}), phases.get("flows", {}), phases.get("connectors", {})
     out["ingest_rows_per_s"] = ingest.get("rows_per_s")
     out["ingest_per_page_rows_per_s"] = ingest.get("per_page_rows_per_s")
+    out["ingest_flow_rows_per_s"] = ingest.get("flow_rows_per_s")
     out["arrow_rows_per_s"] = arrow.get("rows_per_s")
     out["dlt_rows_per_s"] = dlt.get("rows_per_s")
     out["detect_s"] = detect.get("detect_s")
@@ -267,55 +270,69 @@ class PageMapper:
         rss._add_entries(batch, entries, self.rss_seen.setdefault(page.source, set()), page.source)
 
 
-def coalesced(batches: Iterator, max_posts: int) -> Iterator:
-    """Consecutive batches of one source merged until they hold `max_posts` posts."""
-    pending = None
-    for batch in batches:
-        if pending is not None and (pending.source != batch.source or len(pending.posts) >= max_posts):
-            yield pending
-            pending = None
-        if pending is None:
-            pending = batch
-            continue
-        pending.raw.extend(batch.raw)
-        pending.posts.extend(batch.posts)
-        pending.members.extend(batch.members)
-        pending.requests.extend(batch.requests)
-        pending.problems.extend(batch.problems)
-        pending.cursor = batch.cursor
-    if pending is not None:
-        yield pending
+def ingest_pages(warehouse_path: Path, files: list[PageFile], batch_posts: int, *,
+                 as_flow: bool = False) -> dict:
+    """Map and store every page; time mapping and writing separately.
 
-
-def ingest_pages(warehouse_path: Path, files: list[PageFile], batch_posts: int) -> dict:
-    """Map and store every page; time mapping and writing separately."""
+    Pages are merged into commits of about `batch_posts` posts by the ingest flow's own
+    `commit_groups` (1: one page per commit). `as_flow` does what flows/_ingest.py does: the
+    flow's commit sizes per platform, and the warehouse opened for each commit and closed after.
+    """
+    from flows._ingest import COMMIT_POSTS_BY_KIND, commit_groups
     from warehouse import Warehouse
 
     mapper = PageMapper()
     map_s = write_s = 0.0
     posts_seen = posts_new = batches = 0
 
-    def mapped() -> Iterator:
+    def mapped(pages: list[PageFile]) -> Iterator:
         nonlocal map_s
-        for page in files:
+        for page in pages:
             started = time.perf_counter()
             batch = mapper.batch(page)
             map_s += time.perf_counter() - started
             yield batch
 
+    def groups() -> Iterator:
+        for source, pages in _by_source(files):
+            size = min(batch_posts, COMMIT_POSTS_BY_KIND.get(pages[0].platform, batch_posts)) if as_flow else batch_posts
+            yield from commit_groups(mapped(pages), max(1, size), max_seconds=float("inf"))
+
+    def count(stats) -> None:
+        nonlocal posts_seen, posts_new, batches
+        posts_seen += stats.posts_seen
+        posts_new += stats.posts_new
+        batches += 1
+
     started = time.perf_counter()
-    with Warehouse.open(warehouse_path) as wh:
-        for batch in coalesced(mapped(), batch_posts) if batch_posts > 1 else mapped():
+    if as_flow:
+        for batch in groups():
             t0 = time.perf_counter()
-            stats = wh.write_batch(batch)
+            with Warehouse.open(warehouse_path) as wh:  # closing checkpoints, as in the flow
+                count(wh.write_batch(batch))
             write_s += time.perf_counter() - t0
-            posts_seen += stats.posts_seen
-            posts_new += stats.posts_new
-            batches += 1
-        wh.con.execute("checkpoint")
+    else:
+        with Warehouse.open(warehouse_path) as wh:
+            for batch in groups():
+                t0 = time.perf_counter()
+                count(wh.write_batch(batch))
+                write_s += time.perf_counter() - t0
+            wh.con.execute("checkpoint")
     total = time.perf_counter() - started
     return {"seconds": total, "map_s": map_s, "write_s": write_s, "batches": batches,
             "posts_seen": posts_seen, "posts_new": posts_new}
+
+
+def _by_source(files: list[PageFile]) -> Iterator[tuple[str, list[PageFile]]]:
+    """Runs of consecutive pages of one source (a commit never spans two sources)."""
+    run: list[PageFile] = []
+    for page in files:
+        if run and run[0].source != page.source:
+            yield run[0].source, run
+            run = []
+        run.append(page)
+    if run:
+        yield run[0].source, run
 
 
 # -- phases (children) -------------------------------------------------------------------------
@@ -339,10 +356,12 @@ def phase_ingest(args: dict) -> dict:
     files = page_files(pages)
     manifest = Manifest.load(pages)
     sample = _sample(files, min(PER_PAGE_SAMPLE_POSTS, manifest.scale // 5), manifest)
-    per_page_path = warehouse.with_name("per-page.duckdb")
-    per_page_path.unlink(missing_ok=True)
-    per_page = ingest_pages(per_page_path, sample, batch_posts=1)
-    per_page_path.unlink(missing_ok=True)
+    # The flow before commit groups: every page its own commit, the warehouse opened for it.
+    per_page = _sample_ingest(warehouse.with_name("per-page.duckdb"), sample, batch_posts=1, as_flow=True)
+    from flows._ingest import COMMIT_POSTS
+
+    as_flow = _sample_ingest(warehouse.with_name("as-flow.duckdb"), sample, batch_posts=COMMIT_POSTS,
+                             as_flow=True)
     profiler = _profiler(args)
     result = ingest_pages(warehouse, files, BATCH_POSTS)
     _stop_profiler(profiler, args, "ingest")
@@ -357,7 +376,8 @@ def phase_ingest(args: dict) -> dict:
         wh.con.table("members").write_parquet(str(export / "members.parquet"))
         lang_missing, questions = wh.con.execute(
             "select count(*) filter (where lang is null), count(*) filter (where is_question) from posts").fetchone()
-        (raw_bytes,) = wh.con.execute("select coalesce(sum(octet_length(body)), 0) from raw_pages").fetchone()
+        (raw_bytes,) = wh.con.execute(  # as stored: zlib-compressed (docs/warehouse.md)
+            "select coalesce(sum(octet_length(coalesce(body_zlib, body))), 0) from raw_pages").fetchone()
     size_mb = warehouse.stat().st_size / 1e6
     return {
         "posts": posts, "members": members, "seconds": round(result["seconds"], 3),
@@ -366,11 +386,23 @@ def phase_ingest(args: dict) -> dict:
         "batches": result["batches"], "posts_seen": result["posts_seen"],
         "per_page_rows_per_s": round(per_page["posts_new"] / per_page["seconds"]) if per_page["seconds"] else None,
         "per_page_sample_posts": per_page["posts_new"],
+        "flow_rows_per_s": round(as_flow["posts_new"] / as_flow["seconds"]) if as_flow["seconds"] else None,
+        "flow_commits": as_flow["batches"],
         "warehouse_mb": round(size_mb, 1), "warehouse_mb_per_million": round(size_mb / (posts / 1e6), 1),
         "raw_page_bodies_mb": round(raw_bytes / 1e6, 1),
         "posts_without_lang": lang_missing, "questions": questions,
         "peak_rss_mb": _peak_rss_mb(),
     }
+
+
+def _sample_ingest(path: Path, files: list[PageFile], batch_posts: int, as_flow: bool = False) -> dict:
+    for leftover in (path, path.with_suffix(".duckdb.wal")):
+        leftover.unlink(missing_ok=True)
+    try:
+        return ingest_pages(path, files, batch_posts, as_flow=as_flow)
+    finally:
+        for leftover in (path, path.with_suffix(".duckdb.wal")):
+            leftover.unlink(missing_ok=True)
 
 
 def _sample(files: list[PageFile], posts: int, manifest: Manifest) -> list[PageFile]:
