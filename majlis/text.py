@@ -105,8 +105,8 @@ def _letters(text: str) -> int:
     return len(_LETTER.findall(text))
 
 
-def _arabic_share(text: str) -> float:
-    letters = _letters(text)
+def _arabic_share(text: str, letters: int | None = None) -> float:
+    letters = _letters(text) if letters is None else letters
     return len(_ARABIC_LETTER.findall(text)) / letters if letters else 0.0
 
 
@@ -153,9 +153,10 @@ def detect_languages(texts: Sequence[str | None]) -> list[str | None]:
         if not text:
             continue
         cleaned = _strip_for_language(text)
-        if _letters(cleaned) < MIN_LETTERS:
+        letters = _letters(cleaned)
+        if letters < MIN_LETTERS:
             continue
-        if _arabic_share(cleaned) > 0.6 and not _PERSO_ARABIC_ONLY.search(cleaned):
+        if _arabic_share(cleaned, letters) > 0.6 and not _PERSO_ARABIC_ONLY.search(cleaned):
             out[i] = "ar"
             continue
         if _clearly_english(cleaned):
@@ -386,9 +387,17 @@ def _without_quotations(text: str) -> str:
     return rest if len(_WORD.findall(rest)) >= 2 else text
 
 
+def _any_of(cues: list[re.Pattern]) -> re.Pattern:
+    """One pattern matching where any cue does: the text is scanned once, not once per cue."""
+    return re.compile("|".join(f"(?:{cue.pattern})" for cue in cues), cues[0].flags)
+
+
+_ASKS_READERS = {"ar": _any_of(_AR_ASKS_READERS), "en": _any_of(_EN_ASKS_READERS)}
+
+
 def _asks_readers(text: str, lang: str) -> bool:
-    cues = _AR_ASKS_READERS if lang == "ar" else _EN_ASKS_READERS if lang == "en" else []
-    return any(cue.search(text) for cue in cues)
+    cue = _ASKS_READERS.get(lang)
+    return cue is not None and cue.search(text) is not None
 
 
 def _opens_like_english_question(text: str) -> bool:
