@@ -12,8 +12,6 @@ from datetime import date
 from pathlib import Path
 from typing import Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 MEMBERSHIP_COLOUR = "#4c72b0"
 QUALITY_COLOUR = "#c44e52"
@@ -29,6 +27,10 @@ def quality_chart_png(
     `baseline` and `recent` are (first week, last week) spans shaded behind the lines, so a
     reader sees which weeks were compared.
     """
+    # Imported here: matplotlib costs ~0.4 s to import, and most detect runs draw no chart.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(8, 4), dpi=100)
     FigureCanvasAgg(fig)
     members_ax = fig.add_subplot()

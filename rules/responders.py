@@ -115,42 +115,62 @@ def _suggest_in_source(asked: list[dict], answered: list[dict], handles: dict[st
 # -- TF-IDF over character n-grams ---------------------------------------------------------
 #
 # The vectors of scikit-learn's TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5),
-# sublinear_tf=True) fitted on the corpus. Fitting it on the texts themselves takes n-grams
-# one word occurrence at a time in Python (3 s of detect's 4 at 100k posts). char_wb keeps
-# n-grams inside words, so a text's counts are the sum of its words' counts: the n-grams are
-# taken once per distinct word (a few thousand, where the texts hold a million words), and
-# texts x words times words x n-grams gives the same counts. tests/test_responders_tfidf.py
-# compares the two.
+# sublinear_tf=True) fitted on the corpus (tests/test_responders_tfidf.py compares the two),
+# without it: fitting takes n-grams one word occurrence at a time in Python (3 s of detect's
+# 4 at 100k posts), and importing scikit-learn costs ~0.8 s of every detect run that has a
+# question to suggest for. char_wb keeps n-grams inside words, so a text's counts are the sum
+# of its words' counts: n-grams are taken once per distinct word (a few thousand, where the
+# texts hold a million words), and texts x words times words x n-grams gives the counts.
 
 NGRAMS = (3, 5)
 
 
 def tfidf(corpus: list[str], queries: list[str]):
     """L2-normalised TF-IDF rows (scipy CSR, float32) for `corpus` (the fit) and `queries`."""
-    from scipy.sparse import csr_matrix
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+    from scipy.sparse import csr_matrix, diags
 
     texts_words = [text.lower().split() for text in corpus + queries]
     word_numbers: dict[str, int] = {}
     numbered = [word_numbers.setdefault(w, len(word_numbers)) for words in texts_words for w in words]
-    try:
-        word_grams = CountVectorizer(analyzer="char_wb", ngram_range=NGRAMS, lowercase=False,
-                                     dtype=np.float32).fit_transform(list(word_numbers))
-    except ValueError:  # no word at all: nothing to compare with
-        return (csr_matrix((len(corpus), 0), dtype=np.float32),
-                csr_matrix((len(queries), 0), dtype=np.float32))
+    gram_numbers: dict[str, int] = {}
+    word_of, gram_of = [], []
+    for word, number in word_numbers.items():
+        for gram in char_wb_ngrams(word):
+            word_of.append(number)
+            gram_of.append(gram_numbers.setdefault(gram, len(gram_numbers)))
+    word_grams = csr_matrix((np.ones(len(word_of), np.float32), (word_of, gram_of)),
+                            shape=(len(word_numbers), len(gram_numbers)))
     text_of = np.repeat(np.arange(len(texts_words)), [len(words) for words in texts_words])
     text_words = csr_matrix((np.ones(len(numbered), np.float32), (text_of, numbered)),
                             shape=(len(texts_words), len(word_numbers)))
     counts = (text_words @ word_grams).tocsr()
     fitted, asked = counts[: len(corpus)], counts[len(corpus):]
-    known = np.flatnonzero(fitted.getnnz(axis=0))  # n-grams only the queries have do not count
-    if not len(known):
-        return (csr_matrix((len(corpus), 0), dtype=np.float32),
-                csr_matrix((len(queries), 0), dtype=np.float32))
-    weights = TfidfTransformer(sublinear_tf=True).fit(fitted[:, known])
-    return (weights.transform(fitted[:, known]).astype(np.float32).tocsr(),
-            weights.transform(asked[:, known]).astype(np.float32).tocsr())
+    document_frequency = np.bincount(fitted.indices, minlength=fitted.shape[1])
+    known = np.flatnonzero(document_frequency)  # n-grams only the queries have do not count
+    fitted, asked = fitted[:, known], asked[:, known]
+    # smooth_idf: as if one more text held every n-gram once.
+    idf = np.log((1 + len(corpus)) / (1 + document_frequency[known])) + 1
+    vectors = []
+    for matrix in (fitted, asked):
+        weighted = matrix.copy()
+        weighted.data = np.log(weighted.data) + 1  # sublinear tf
+        weighted = (weighted @ diags(idf)).tocsr()
+        norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
+        norms[norms == 0] = 1
+        vectors.append((diags(1 / norms) @ weighted).astype(np.float32).tocsr())
+    return vectors[0], vectors[1]
+
+
+def char_wb_ngrams(word: str) -> list[str]:
+    """scikit-learn's char_wb n-grams of one word: padded with a space on each side, and a
+    word shorter than an n-gram length counted once, whole."""
+    padded = f" {word} "
+    grams = []
+    for n in range(NGRAMS[0], NGRAMS[1] + 1):
+        grams.extend(padded[i:i + n] for i in range(max(1, len(padded) - n + 1)))
+        if len(padded) <= n:
+            break
+    return grams
 
 
 def _rank(question: dict, similarity: np.ndarray, answered: list[dict],
