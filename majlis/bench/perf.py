@@ -538,14 +538,14 @@ def phase_detect(args: dict) -> dict:
 
 
 def _import_rule_dependencies() -> None:
-    """Rules import scipy, scikit-learn and matplotlib on first use: seconds a detect process
-    pays once, reported apart (`detect_import_s`) from the time the rules take."""
+    """Rules import scipy and matplotlib on first use: seconds a detect process pays once,
+    reported apart (`detect_import_s`) from the time the rules take."""
     from rules import registered_rules
 
     registered_rules()
     import matplotlib.backends.backend_agg  # noqa: F401
+    import scipy.sparse  # noqa: F401
     import scipy.stats  # noqa: F401
-    import sklearn.feature_extraction.text  # noqa: F401
 
 
 def _per_rule_seconds(wh, now: datetime) -> dict[str, float]:
