@@ -60,8 +60,10 @@ def _charts_markdown(pngs: list[Path]) -> str:
 
 
 @flow(name="detect", flow_run_name=flow_run_namer("detect"), on_failure=[notify_operators])
-def detect(config_path: str = "majlis.toml") -> dict[str, int]:
-    """Run every rule in `rules/` and store what they find in `findings`."""
+def detect(config_path: str = "majlis.toml", publish: bool = True) -> dict[str, int]:
+    """Run every rule in `rules/` and store what they find in `findings`; with `publish`,
+    refresh the read replica."""
     found = run_all_rules(config_path)
-    publish_replica(config_path)
+    if publish:
+        publish_replica(config_path)
     return found

@@ -56,8 +56,10 @@ def publish_replica(config_path: str) -> str | None:
 
 
 @flow(name="ingest", flow_run_name=flow_run_namer("ingest"), on_failure=[notify_operators])
-def ingest(config_path: str = "majlis.toml", sources: list[str] | None = None) -> list[dict]:
-    """Fetch every configured source (or only `sources`) into the warehouse."""
+def ingest(config_path: str = "majlis.toml", sources: list[str] | None = None,
+           publish: bool = True) -> list[dict]:
+    """Fetch every configured source (or only `sources`) into the warehouse; with `publish`,
+    refresh the read replica analysts query (the pipeline does that once, at its end)."""
     logger = get_run_logger()
     config = load_config(config_path)
     run_id = flow_run.id or utcnow().isoformat()
@@ -73,7 +75,8 @@ def ingest(config_path: str = "majlis.toml", sources: list[str] | None = None) -
             failures.append(reason)
             rows.append({"source": name, "status": "failed", "error": reason})
             logger.error(reason)
-    publish_replica(config_path)
+    if publish:
+        publish_replica(config_path)
     create_table_artifact(
         key="ingest-sources", description="Sources fetched by this ingest run",
         table=table_rows(rows, ("source", "status", "pages", "posts_seen", "posts_new",

@@ -18,8 +18,10 @@ def pipeline(config_path: str = "majlis.toml") -> dict:
     other sources brought in, and the run ends failed, naming the sources.
     """
     logger = get_run_logger()
-    ingest_state = ingest(config_path, return_state=True)
-    findings = detect(config_path)
+    # The read replica is refreshed once, by dispatch: each refresh is a copy of the warehouse
+    # and a task run, and analysts need the state after the whole run.
+    ingest_state = ingest(config_path, publish=False, return_state=True)
+    findings = detect(config_path, publish=False)
     dispatched = dispatch_flow(config_path)
     summary = {"findings": findings, "dispatch": dispatched}
     create_markdown_artifact(key="pipeline-summary", markdown=_summary_markdown(ingest_state, summary),
