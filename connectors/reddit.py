@@ -173,8 +173,7 @@ def post_state(thing: dict) -> str:
 
 
 def post_from_thing(thing: dict, source_name: str) -> Post:
-    """A submission (t3) or comment (t1) as Reddit's JSON gives it."""
-    thing = typed_thing(thing)
+    """A submission (t3) or comment (t1), typed as `things_in` gives it."""
     fullname = thing["name"]
     state = post_state(thing)
     author = _author(thing)
@@ -209,7 +208,7 @@ def _comment_url(thing: dict) -> str | None:
 
 
 def member_from_thing(thing: dict) -> Member | None:
-    thing = typed_thing(thing)
+    """The author of a thing typed as `things_in` gives it; None for a deleted author."""
     author = _author(thing)
     if author is None:
         return None

@@ -360,9 +360,8 @@ def _typed_tweet(tweet: dict) -> dict:
         typed[key] = tweet.get(key) if isinstance(tweet.get(key), str) else None
     typed["referenced_tweets"] = [
         {"type": r.get("type"), "id": _ident(r.get("id"))} for r in _as_list(tweet.get("referenced_tweets"))]
-    typed["edit_history_tweet_ids"] = [
-        i for i in map(_ident, tweet.get("edit_history_tweet_ids") or [] if isinstance(
-            tweet.get("edit_history_tweet_ids"), list) else []) if i]
+    history = tweet.get("edit_history_tweet_ids")
+    typed["edit_history_tweet_ids"] = [i for i in map(_ident, history if isinstance(history, list) else []) if i]
     metrics = tweet.get("public_metrics") if isinstance(tweet.get("public_metrics"), dict) else {}
     typed["public_metrics"] = {key: _count(metrics.get(key)) for key in ("like_count", "reply_count")}
     return typed

@@ -95,8 +95,10 @@ def reddit_things(draw):
 @WRITES
 @given(things=st.lists(reddit_things(), min_size=1, max_size=5, unique_by=lambda t: t["name"]))
 def test_reddit_things_map_and_load_whatever_they_hold(wh, things):
-    posts = [post_from_thing(t, "r-hostile") for t in things]
-    members = [m for m in (member_from_thing(t) for t in things) if m is not None]
+    listing = {"kind": "Listing", "data": {"children": [{"kind": t["name"][:2], "data": t} for t in things]}}
+    typed = things_in(listing)
+    posts = [post_from_thing(t, "r-hostile") for t in typed]
+    members = [m for m in (member_from_thing(t) for t in typed) if m is not None]
 
     wh.write_batch(Batch("r-hostile", posts=posts, members=members))
 
