@@ -200,6 +200,11 @@ _AR_ASKS_READERS = [
         r"محتاج مساعده|محتاجه مساعده|احتاج مساعده|أحتاج مساعدة|أحتاج مساعده|ابي مساعده|اريد مساعده|"
         r"ارجو المساعده|أرجو الإفادة|ارجو الافاده|ياريت حد|يا ريت حد|لو سمحتوا|لو سمحتم)"
         r"|\b(?:ياريت|يا ريت)\s+(?:حد\s+)?(?:يبعت|تبعت|تقول|يقول|تفيد|يفيد|تساعد|يساعد|تدل|يدل)"),
+    # is anyone willing / if someone has it, send it to me
+    _ar(r"\bهل\s+(?:يتطوع|يستطيع|يقدر|يعرف|يملك|لدى)\s+(?:احد|أحد|حد)\b"
+        r"|\b(?:لو|اذا|إذا)\s+(?:فيه|في|هناك|كان فيه)\s+(?:حد|احد|أحد)\b"
+        r"|\bهل\s+(?:من|هناك|هنالك|يوجد|في|فيه)\s+(?:احد|أحد|حد|مجيب|مساعد|افكار|أفكار|فكره|اقتراح|اقتراحات|"
+        r"معلومات|معلومه|نصيحه|نصائح|ترشيح|ترشيحات)\b"),
     # do you know / have you tried (second person plural addressed to readers)
     _ar(r"^\s*(?:هل|حد|فيه|في)?\s*(?:تعرفون|تعرفوا|عندكم|لديكم|جربتم|جربتوا|سمعتم|سمعتوا|شفتوا|تنصحون)\b"),
 ]
@@ -273,7 +278,10 @@ _AR_INTERROGATIVE = _ar(
     r"(?:^|[\s#])[فو]?(?:هل|كيف|لماذا|لما|ليش|ليه|متى|امتى|أين|وين|فين|ماذا|شو|ايش|ايه|وش|ما|من|مين|منو|كم|كام|"
     r"أي|اي|ايهما|أيهما|ازاي|إزاي|شلون|اشلون|علاش|واش|هو|هي)(?=[\s_?؟]|$)"
 )
-_AR_SECOND_PERSON = _ar(r"\b(?:انت|انتم|انتو|انتي|حضرتك|حضرتكم|[^\W\d_]{2,}كم|ت[^\W\d_]{2,}(?:ون|وا))\b")
+# Readers addressed in the plural (or politely): "عجبتكم", "تعليقكم", "تعرفوا", "حضرتك". A bare
+# singular "انت" in a tweet argues with one person ("انت فعلا مصدق الكلام ده؟": none of the 14
+# labelled Arabic posts asking so was a real question), so it does not address the community.
+_AR_SECOND_PERSON = _ar(r"\b(?:انتم|انتو|حضرتك|حضرتكم|(?!ال)[^\W\d_]{2,}(?<!ح)كم|ت[^\W\d_]{2,}(?:ون|وا|ونه|ونها|ونهم|وني|وه|وها)|من فضلك|من فضلكم|لو سمحت)\b")
 # Addressed to God or to a named third party, not to the community reading it.
 _AR_PRAYER = _ar(r"\b(?:اللهم|يا رب|يارب|ياربي|يا الله|ربنا)\b")
 _AR_VOCATIVE = _ar(
@@ -302,6 +310,12 @@ _AR_HASHTAGS_AFTER_MARK = 3  # a question, then a string of hashtags: a broadcas
 # "Name: question?" is a headline quoting someone, not a member asking.
 _AR_ATTRIBUTION = _ar(r"^[^:?؟\n]{2,40}:(?!\s*(?:سؤال|استفسار|مساعده|ملاحظه))")
 _AR_SHORT_QUESTION_WORDS = 6
+_AR_UNADDRESSED_TAIL_WORDS = 3
+# A letter held for effect ("فييييين", "هههههه", "أووووفر"): exclaiming or laughing.
+_ELONGATED = re.compile(r"([^\W\d_])\1{3,}")
+# "يعني" inside a question ("يعني اخوان لوط ناس طاهرة؟", "هو كمان يعني؟") mocks; "يعني ايه
+# ...؟" asks what something means.
+_AR_MOCKING = _ar(r"\bيعني\b(?!\s+(?:ايه|إيه|ايش|شو|وش|اي|ماذا|كده))")
 _AR_FIRST_PERSON = _ar(
     r"\b(?:انا|أنا|عندي|لدي|حاولت|جربت|بحثت|دورت|سويت|ابي|ابغى|اريد|أريد|بدي|عايز|عاوز|محتاج|"
     r"احتاج|أحتاج|شكرا|مقدما|مشكلتي|جهازي|حسابي|(?!ال)[^\W\d_]{2,}ني)\b"
@@ -480,9 +494,7 @@ def _english_clauses_ask(text: str, clauses: list[str], marks: list[re.Match]) -
 
 def _arabic_clauses_ask(text: str, clauses: list[str], marks: list[re.Match]) -> bool:
     """Arabic social text asks rhetorically so often that a mark alone is not enough."""
-    if _AR_PRAYER.search(text) or _AR_ATTRIBUTION.search(text) or _AR_BROADCAST.search(text):
-        return False
-    if _AR_TAG_QUESTION.search(text) or len(clauses) >= _AR_MAX_QUESTION_CLAUSES:
+    if _AR_PRAYER.search(text) or _AR_TAG_QUESTION.search(text):
         return False
     if len(_HASHTAG.findall(text[marks[-1].end():])) >= _AR_HASHTAGS_AFTER_MARK:
         return False
@@ -491,20 +503,31 @@ def _arabic_clauses_ask(text: str, clauses: list[str], marks: list[re.Match]) ->
         # Asks, then comments on others: arguing. Going on about oneself ("جربت أكثر من
         # مرة") is the asker giving context, which help requests do.
         return False
-    for clause in clauses:
-        if _AR_VOCATIVE.search(clause):
-            continue
-        words = [w for w in clause.split() if not w.startswith("#")]
-        if _AR_SECOND_PERSON.search(clause) or _AR_OPINION_OF_READER.search(clause):
-            return True
-        if len(words) > _AR_LONG_QUESTION_WORDS and not (
-                _AR_FIRST_PERSON.search(text) or _AR_HOW_TO.search(clause)):
-            continue  # a long question about others, asked of no one: arguing
-        if _AR_INTERROGATIVE.search(clause):
-            return True
-        if len(words) <= _AR_SHORT_QUESTION_WORDS:
-            return True  # "عملت محضر ؟": a yes/no question needs no particle
-    return False
+    addressed = [c for c in clauses if not _AR_VOCATIVE.search(c) and (
+        _AR_SECOND_PERSON.search(c) or _AR_OPINION_OF_READER.search(c))]
+    if addressed:
+        # "استطلاع رأي: هل تعتقد ...؟" and a shared item cut off by the sharing button ("هل
+        # توافقونه الرأي؟ …") still ask readers.
+        return len(clauses) < _AR_MAX_QUESTION_CLAUSES
+    if _AR_BROADCAST.search(text) or _AR_ATTRIBUTION.search(text) or len(clauses) > 1:
+        # Asked of no one in particular, and more than once: a barrage that argues (1 of the 52
+        # such labelled Arabic posts was a real question).
+        return False
+    if len(tail) >= _AR_UNADDRESSED_TAIL_WORDS and not _AR_FIRST_PERSON.search(" ".join(tail)):
+        return False  # "انخضع للإرهاب؟ هذا ليس حل": the asker answers or comments
+    return _unaddressed_clause_asks(text, clauses[0])
+
+
+def _unaddressed_clause_asks(text: str, clause: str) -> bool:
+    if _AR_VOCATIVE.search(clause) or _AR_MOCKING.search(clause) or _ELONGATED.search(text):
+        return False
+    words = [w for w in clause.split() if not w.startswith("#")]
+    if len(words) > _AR_LONG_QUESTION_WORDS and not (
+            _AR_FIRST_PERSON.search(text) or _AR_HOW_TO.search(clause)):
+        return False  # a long question about others, asked of no one: arguing
+    if _AR_INTERROGATIVE.search(clause):
+        return True
+    return len(words) <= _AR_SHORT_QUESTION_WORDS  # "عملت محضر ؟": yes/no needs no particle
 
 
 def is_question(text: str | None, lang: str | None, title: str | None = None) -> bool:

@@ -142,3 +142,24 @@ def test_simulation_is_deterministic_and_plants_what_it_says():
 def test_rules_bench_needs_enough_weeks_for_the_quality_rule():
     with pytest.raises(ValueError, match="at least 14"):
         simulate.run(communities=1, weeks=8)
+
+
+def test_natural_mix_weights_marked_and_unmarked_rows_by_the_random_files_share():
+    # (truth, predicted, has a question mark, drawn by the mark)
+    random_rows = [(True, True, True, False), (False, False, False, False),
+                   (True, False, False, False), (False, False, False, False)]
+    by_mark = [(True, True, True, True), (False, True, True, True),
+               (False, True, True, True), (False, False, True, True)]
+    mix = accuracy.natural_mix(random_rows + by_mark)
+    # share 1/4; marked rows: tp 2/5, fp 2/5; unmarked: a third missed
+    assert mix["question_mark_share"] == 0.25
+    assert mix["precision"] == 0.5
+    assert mix["recall"] == round(0.1 / 0.35, 3)
+    assert mix["f1"] == round(2 * 0.5 * (0.1 / 0.35) / (0.5 + 0.1 / 0.35), 3)
+    assert accuracy.natural_mix(random_rows) is None  # nothing drawn by the mark to correct
+    assert accuracy.natural_mix(by_mark) is None
+
+
+def test_files_drawn_by_the_question_mark_are_known_by_name():
+    assert accuracy.drawn_by_question_mark(Path("questions_ar_astd_qmark3.tsv"))
+    assert not accuracy.drawn_by_question_mark(Path("questions_ar_astd2.tsv"))

@@ -139,6 +139,12 @@ def _accuracy_table(figures: dict, parts: bool) -> Table:
     for lang, by_detector in figures["languages"].items():
         add("all files", lang, by_detector["majlis"], by_detector["naive"],
             style="bold green" if by_detector["meets_target"] else "bold red")
+    for lang, by_detector in figures["languages"].items():
+        mix = by_detector.get("natural_mix")
+        if mix:
+            table.add_row(f"at the natural mix ({mix['question_mark_share']:.0%} with ?)", lang, str(mix["rows"]),
+                          "", f"{mix['precision']:.2f}", f"{mix['recall']:.2f}", f"{mix['f1']:.2f}", "",
+                          style="dim")
     return table
 
 
