@@ -289,11 +289,12 @@ _AR_VOCATIVE = _ar(
     r"متابعيني|اعضاء|رفاق|حلوين|ريت|ترى|رب|الله)[^\W\d_]{2,}"
 )
 # A shared headline or programme: outlet pipes ("الوطن | ..."), a byline after the question
-# ("؟ - عمرو حمزاوي"), "writes an article titled", the host's guests tonight, or a post cut
-# off by the sharing button (a trailing "…").
+# ("؟ - عمرو حمزاوي"), "writes an article titled", the host's guests tonight. A post cut off
+# by the sharing button (a trailing "…") is a shared item too, unless it asks readers.
 _AR_BROADCAST = _ar(
-    r"\||[?؟]\s*[-–—]\s*[^\W\d_]|…\s*#?\s*$|\b(?:يكتب|بعنوان|الحلقه|بتوقيت|ضيوفي|يستضيف|يستضيفني)\b"
+    r"\||[?؟]\s*[-–—]\s*[^\W\d_]|\b(?:يكتب|بعنوان|الحلقه|بتوقيت|ضيوفي|يستضيف|يستضيفني)\b"
 )
+_CUT_OFF = re.compile(r"…\s*#?\s*$")
 # A question tagged to win agreement, not an answer: "... ولا ايه؟", "... صح؟".
 _AR_TAG_QUESTION = _ar(r"(?:\bولا (?:ايه|إيه|ايش|شو|وش|اي)|\bصح)\s*[?؟]")
 # A member asking at length says who needs the answer (I, you) or asks how to do something;
@@ -494,7 +495,7 @@ def _english_clauses_ask(text: str, clauses: list[str], marks: list[re.Match]) -
 
 def _arabic_clauses_ask(text: str, clauses: list[str], marks: list[re.Match]) -> bool:
     """Arabic social text asks rhetorically so often that a mark alone is not enough."""
-    if _AR_PRAYER.search(text) or _AR_TAG_QUESTION.search(text):
+    if _AR_PRAYER.search(text) or _AR_BROADCAST.search(text) or _AR_TAG_QUESTION.search(text):
         return False
     if len(_HASHTAG.findall(text[marks[-1].end():])) >= _AR_HASHTAGS_AFTER_MARK:
         return False
@@ -509,7 +510,7 @@ def _arabic_clauses_ask(text: str, clauses: list[str], marks: list[re.Match]) ->
         # "استطلاع رأي: هل تعتقد ...؟" and a shared item cut off by the sharing button ("هل
         # توافقونه الرأي؟ …") still ask readers.
         return len(clauses) < _AR_MAX_QUESTION_CLAUSES
-    if _AR_BROADCAST.search(text) or _AR_ATTRIBUTION.search(text) or len(clauses) > 1:
+    if _CUT_OFF.search(text) or _AR_ATTRIBUTION.search(text) or len(clauses) > 1:
         # Asked of no one in particular, and more than once: a barrage that argues (1 of the 52
         # such labelled Arabic posts was a real question).
         return False
