@@ -278,10 +278,11 @@ _AR_INTERROGATIVE = _ar(
     r"(?:^|[\s#])[فو]?(?:هل|كيف|لماذا|لما|ليش|ليه|متى|امتى|أين|وين|فين|ماذا|شو|ايش|ايه|وش|ما|من|مين|منو|كم|كام|"
     r"أي|اي|ايهما|أيهما|ازاي|إزاي|شلون|اشلون|علاش|واش|هو|هي)(?=[\s_?؟]|$)"
 )
-# Readers addressed in the plural (or politely): "عجبتكم", "تعليقكم", "تعرفوا", "حضرتك". A bare
-# singular "انت" in a tweet argues with one person ("انت فعلا مصدق الكلام ده؟": none of the 14
-# labelled Arabic posts asking so was a real question), so it does not address the community.
+# Readers addressed in the plural (or politely): "عجبتكم", "تعليقكم", "تعرفوا", "حضرتك". Arabic
+# drops subject pronouns, so a bare singular "انت" is emphatic: it argues with one person
+# ("انت فعلا مصدق الكلام ده؟"; none of the 14 labelled Arabic posts asking so was a real question).
 _AR_SECOND_PERSON = _ar(r"\b(?:انتم|انتو|حضرتك|حضرتكم|(?!ال)[^\W\d_]{2,}(?<!ح)كم|ت[^\W\d_]{2,}(?:ون|وا|ونه|ونها|ونهم|وني|وه|وها)|من فضلك|من فضلكم|لو سمحت)\b")
+_AR_EMPHATIC_YOU = _ar(r"\b[وف]?(?:انت|انتي|إنت|إنتي)\b")
 # Addressed to God or to a named third party, not to the community reading it.
 _AR_PRAYER = _ar(r"\b(?:اللهم|يا رب|يارب|ياربي|يا الله|ربنا)\b")
 _AR_VOCATIVE = _ar(
@@ -520,7 +521,9 @@ def _arabic_clauses_ask(text: str, clauses: list[str], marks: list[re.Match]) ->
 
 
 def _unaddressed_clause_asks(text: str, clause: str) -> bool:
-    if _AR_VOCATIVE.search(clause) or _AR_MOCKING.search(clause) or _ELONGATED.search(text):
+    if _AR_VOCATIVE.search(clause) or _AR_EMPHATIC_YOU.search(clause) or _AR_MOCKING.search(clause):
+        return False
+    if _ELONGATED.search(text):
         return False
     words = [w for w in clause.split() if not w.startswith("#")]
     if len(words) > _AR_LONG_QUESTION_WORDS and not (

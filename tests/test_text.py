@@ -34,6 +34,10 @@ QUESTIONS = [
     ("هل يوجد نسخة إنجليزية من المقال؟", "ar"),
     ("شفت الإعلان ومين عارف موعد الحلقة الجاية؟", "ar"),
     ("بعد التحديث الأخير ما الذي تود أن تراه في المنتدى؟", "ar"),
+    # addressed to readers: under a heading, asking for suggestions, or asking whoever has it
+    ("استطلاع رأي: هل تفضلون اللقاء الشهري يوم الجمعة أم السبت؟", "ar"),
+    ("هل هناك اقتراحات لكتب عن إدارة المجتمعات؟", "ar"),
+    ("لو فيه حد عنده تسجيل المحاضرة يبعتهولي", "ar"),
     # a question, then the asker's own situation, or a request to a named reader
     ("Is there a way to export my data? I tried the settings page but nothing happens", "en"),
     ("Can you share the slides? The link in the post is broken and the page shows an error.", "en"),
@@ -72,6 +76,12 @@ NOT_QUESTIONS = [
     ("هل تنجح الخطة الجديدة؟ - بقلم أحمد علي", "ar"),
     ("ماذا حدث في الاجتماع؟ ولماذا تأخر القرار؟ ومن المسؤول عن كل هذا؟", "ar"),
     ("رفعوا الاشتراك مرة ثانية، هو ده التطوير ولا ايه؟", "ar"),
+    # asked of no one: mocking, arguing with one person, a barrage, exclaiming, then commenting
+    ("يعني الإدارة ناس فاهمة؟", "ar"),
+    ("انت فعلا مصدق الكلام ده؟", "ar"),
+    ("ما هذا؟ ولماذا سكتت الإدارة؟", "ar"),
+    ("فيييين الإدارة؟", "ar"),
+    ("ينفع كده؟ ده مش تطوير خالص", "ar"),
     ("You really think that's fair? Nobody asked for this change and the team ignored every comment.", "en"),
     ("What? That makes no sense.", "en"),
     # statements, prayers, exclamations
