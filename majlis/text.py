@@ -582,6 +582,14 @@ def annotate(
     Languages a connector already knows (a feed's xml:lang, X's `lang`) are kept; only the
     missing ones are detected, in one parallel lingua call.
     """
+    filled = fill_languages(titles, bodies, langs)
+    return filled, annotate_questions(bodies, filled, titles)
+
+
+def fill_languages(
+    titles: Sequence[str | None], bodies: Sequence[str | None], langs: Sequence[str | None],
+) -> list[str | None]:
+    """`annotate`'s languages: the known ones normalised, the missing ones detected."""
     if not (len(titles) == len(bodies) == len(langs)):
         raise ValueError(
             f"annotate needs one title, body and lang per post; got {len(titles)}, "
@@ -593,7 +601,7 @@ def annotate(
         texts = [" ".join(t for t in (titles[i], bodies[i]) if t) for i in missing]
         for i, lang in zip(missing, detect_languages(texts)):
             filled[i] = lang
-    return filled, annotate_questions(bodies, filled, titles)
+    return filled
 
 
 def _known_language(lang: str | None) -> str | None:

@@ -309,9 +309,16 @@ class Warehouse:
 
     # -- writes ---------------------------------------------------------------------------
 
-    def write_batch(self, batch: Batch) -> BatchStats:
-        """Store a batch's raw pages, records and cursor in one transaction."""
-        posts = _arrow(batch.posts, POST_SCHEMA, _annotations(batch.posts)) if batch.posts else None
+    def write_batch(self, batch: Batch, annotations: dict[str, list] | None = None) -> BatchStats:
+        """Store a batch's raw pages, records and cursor in one transaction.
+
+        `annotations` are the posts' `lang` and `is_question` columns if they were computed
+        already (`annotations_from`, e.g. in another process while the next batch was fetched);
+        without them they are computed here.
+        """
+        if batch.posts and annotations is None:
+            annotations = _annotations(batch.posts)
+        posts = _arrow(batch.posts, POST_SCHEMA, annotations) if batch.posts else None
 
         def write() -> int:
             self._insert_raw(batch.raw)
@@ -472,18 +479,30 @@ def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def texts_to_annotate(posts: list[Post]) -> tuple[list[int], tuple[list, list, list]]:
+    """The posts the platform left without a language or question flag (their positions), and
+    the titles, bodies and languages `majlis.text.annotate` reads of them."""
+    todo = [i for i, p in enumerate(posts) if p.is_question is None or p.lang is None]
+    # lingua takes valid Unicode only; what it reads needs no lone surrogates (see _valid_unicode).
+    return todo, ([_valid_unicode(posts[i].title) for i in todo], [_valid_unicode(posts[i].body) for i in todo],
+                  [_valid_unicode(posts[i].lang) for i in todo])
+
+
 def _annotations(posts: list[Post]) -> dict[str, list]:
     """The `lang` and `is_question` columns, filled where the platform did not say."""
-    todo = [i for i, p in enumerate(posts) if p.is_question is None or p.lang is None]
+    todo, texts = texts_to_annotate(posts)
     if not todo:
         return {}
     from majlis.text import annotate
 
-    # lingua takes valid Unicode only; what it reads needs no lone surrogates (see _valid_unicode).
-    langs, questions = annotate(
-        [_valid_unicode(posts[i].title) for i in todo], [_valid_unicode(posts[i].body) for i in todo],
-        [_valid_unicode(posts[i].lang) for i in todo],
-    )
+    return annotations_from(posts, todo, *annotate(*texts))
+
+
+def annotations_from(posts: list[Post], todo: list[int], langs: list, questions: list) -> dict[str, list]:
+    """`write_batch`'s `annotations`: what `annotate` found for the posts at `todo`, merged
+    with what the platform said."""
+    if not todo:
+        return {}
     # Columns, not new records: dataclasses.replace per post cost 2 s per 100k posts.
     lang = [p.lang for p in posts]
     is_question = [p.is_question for p in posts]

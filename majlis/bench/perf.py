@@ -278,7 +278,7 @@ def ingest_pages(warehouse_path: Path, files: list[PageFile], batch_posts: int, 
     `commit_groups` (1: one page per commit). `as_flow` does what flows/_ingest.py does: the
     flow's commit sizes per platform, and the warehouse opened for each commit and closed after.
     """
-    from flows._ingest import COMMIT_POSTS_BY_KIND, commit_groups
+    from flows._ingest import COMMIT_POSTS_BY_KIND, AnnotationWorker, annotated_ahead, commit_groups
     from warehouse import Warehouse
 
     mapper = PageMapper()
@@ -294,9 +294,13 @@ def ingest_pages(warehouse_path: Path, files: list[PageFile], batch_posts: int, 
             yield batch
 
     def groups() -> Iterator:
+        # As the ingest flow does: a big group is annotated in a worker process while the next
+        # is mapped (flows/_ingest.py `annotated_ahead`).
         for source, pages in _by_source(files):
             size = min(batch_posts, COMMIT_POSTS_BY_KIND.get(pages[0].platform, batch_posts)) if as_flow else batch_posts
-            yield from commit_groups(mapped(pages), max(1, size), max_seconds=float("inf"))
+            size = max(1, size)
+            grouped = commit_groups(mapped(pages), size, max_seconds=float("inf"))
+            yield from annotated_ahead(grouped, AnnotationWorker.if_worthwhile(size))
 
     def count(stats) -> None:
         nonlocal posts_seen, posts_new, batches
@@ -306,16 +310,16 @@ def ingest_pages(warehouse_path: Path, files: list[PageFile], batch_posts: int, 
 
     started = time.perf_counter()
     if as_flow:
-        for batch in groups():
+        for batch, annotations in groups():
             t0 = time.perf_counter()
             with Warehouse.open(warehouse_path) as wh:  # closing checkpoints, as in the flow
-                count(wh.write_batch(batch))
+                count(wh.write_batch(batch, annotations))
             write_s += time.perf_counter() - t0
     else:
         with Warehouse.open(warehouse_path) as wh:
-            for batch in groups():
+            for batch, annotations in groups():
                 t0 = time.perf_counter()
-                count(wh.write_batch(batch))
+                count(wh.write_batch(batch, annotations))
                 write_s += time.perf_counter() - t0
             wh.con.execute("checkpoint")
     total = time.perf_counter() - started
@@ -391,8 +395,19 @@ def phase_ingest(args: dict) -> dict:
         "warehouse_mb": round(size_mb, 1), "warehouse_mb_per_million": round(size_mb / (posts / 1e6), 1),
         "raw_page_bodies_mb": round(raw_bytes / 1e6, 1),
         "posts_without_lang": lang_missing, "questions": questions,
-        "peak_rss_mb": _peak_rss_mb(),
+        **_with_annotation_worker_rss(),
     }
+
+
+def _with_annotation_worker_rss() -> dict:
+    """Peak RSS of this process plus the annotation worker's, which ran beside it."""
+    from flows._ingest import AnnotationWorker
+
+    worker = AnnotationWorker._shared
+    if worker is not None:
+        worker.close()
+    worker_mb = (worker.peak_rss_mb if worker is not None else None) or 0.0
+    return {"peak_rss_mb": round(_peak_rss_mb() + worker_mb, 1), "annotation_worker_peak_rss_mb": worker_mb}
 
 
 def _sample_ingest(path: Path, files: list[PageFile], batch_posts: int, as_flow: bool = False) -> dict:
