@@ -189,6 +189,21 @@ class AnnotationWorker:
             self._pool = None
             return self._started().submit(annotate_questions, bodies, langs, titles)
 
+    def answers(self, future: Future) -> list[bool]:
+        """What `questions` sent came back with; a dead worker is let go, so the next group
+        starts a fresh one."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+            raise
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # spawn, not fork: the flow's process has threads (Prefect's), which fork copies badly.
@@ -240,15 +255,15 @@ def annotated_ahead(groups: Iterable[Batch], worker: AnnotationWorker | None,
             group = next(source, None)
         except Exception:
             while pending:
-                yield _collected(*pending.popleft())
+                yield _collected(worker, *pending.popleft())
             raise
         if group is None:
             break
         pending.append((group, *_sent(group, worker, min_posts)))
         while pending and (len(pending) > ahead or pending[0][3] is None):
-            yield _collected(*pending.popleft())
+            yield _collected(worker, *pending.popleft())
     while pending:
-        yield _collected(*pending.popleft())
+        yield _collected(worker, *pending.popleft())
 
 
 def _sent(group: Batch, worker: AnnotationWorker | None, min_posts: int) -> tuple[list[int], list, Future | None]:
@@ -267,11 +282,12 @@ def _sent(group: Batch, worker: AnnotationWorker | None, min_posts: int) -> tupl
         return [], [], None
 
 
-def _collected(group: Batch, todo: list[int], langs: list, future: Future | None) -> tuple[Batch, dict | None]:
-    if future is None:
+def _collected(worker: AnnotationWorker | None, group: Batch, todo: list[int], langs: list,
+               future: Future | None) -> tuple[Batch, dict | None]:
+    if worker is None or future is None:
         return group, None
     try:
-        questions = future.result()
+        questions = worker.answers(future)
     except Exception as err:
         log.warning("annotation worker failed on %s (%s: %s); annotating in this process",
                     group.source, type(err).__name__, err)

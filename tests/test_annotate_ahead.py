@@ -3,12 +3,14 @@ group is fetched, with the same answers, in order, and nothing lost when the sou
 worker fails."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import pytest
 
 from connectors import Batch, Post, RawPage, SourceError
-from flows._ingest import AnnotationWorker, annotated_ahead
+from flows._ingest import AnnotationWorker, annotated_ahead, ingest_into_warehouse
+from majlis.config import load_config
 from warehouse import Warehouse
 
 TEXTS = [
@@ -91,15 +93,70 @@ def test_a_worker_killed_mid_run_is_replaced(tmp_path):
             process.kill()
             process.join()
         out = list(annotated_ahead([group(1), group(2)], worker, min_posts=1))
+        later = list(annotated_ahead([group(3)], worker, min_posts=1))
     finally:
         worker.close()
-    # The group in flight when the worker died may come back without columns (the write then
-    # annotates it); none is lost, and the next ones are annotated by a fresh worker.
+    # Groups sent to the dead worker come back without columns (the write then annotates
+    # them); none is lost, and later groups are annotated by a fresh worker.
     assert [g.cursor for g, _ in out] == [{"page": 1}, {"page": 2}]
-    assert out[-1][1] is not None
+    assert [(g.cursor, a is not None) for g, a in later] == [({"page": 3}, True)]
 
 
 def test_the_worker_is_used_only_for_big_groups_on_two_cores(monkeypatch):
     assert AnnotationWorker.if_worthwhile(1) is None  # X commits page by page
     monkeypatch.setenv("MAJLIS_ANNOTATION_WORKER", "off")
     assert AnnotationWorker.if_worthwhile(5_000) is None
+
+
+# -- through ingest_into_warehouse: a blog big enough for the worker ----------------------------
+
+ITEMS, COMMENTS = 4, 550  # one group of 2,204 posts, over ANNOTATE_AHEAD_MIN_POSTS
+COMMENT_TEXTS = ["Who else is coming to meeting {i}?", "Thanks, see you at meeting {i}.",
+                 "Does anyone know where meeting {i} is held", "حد يعرف موعد اللقاء {i}؟",
+                 "شكرا على التنظيم {i}"]
+
+
+def serve_big_blog(replay) -> None:
+    base = replay.base_url
+    items = "".join(
+        f"<item><title>Article {i}</title><link>{base}/a/{i}</link><guid>article-{i}</guid>"
+        f"<description>Article number {i}.</description>"
+        f"<wfw:commentRss>{base}/a/{i}/feed/</wfw:commentRss></item>" for i in range(ITEMS))
+    replay.add("/feed/", '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+               'xmlns:wfw="http://wellformedweb.org/CommentAPI/"><channel><title>blog</title>'
+               f'<link>{base}/</link><description>d</description>{items}</channel></rss>',
+               content_type="application/rss+xml")
+    for i in range(ITEMS):
+        comments = "".join(
+            f"<item><title>By member {c}</title><link>{base}/a/{i}/#comment-{i}-{c}</link>"
+            f"<guid>comment-{i}-{c}</guid><dc:creator>member {c % 40}</dc:creator>"
+            f"<description>{COMMENT_TEXTS[c % len(COMMENT_TEXTS)].format(i=c)}</description></item>"
+            for c in range(COMMENTS))
+        replay.add(f"/a/{i}/feed/", '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+                   'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
+                   f'<title>Comments on: Article {i}</title><link>{base}/a/{i}/</link>'
+                   f'<description>d</description>{comments}</channel></rss>',
+                   content_type="application/rss+xml")
+
+
+def test_the_ingest_flow_body_stores_the_same_with_and_without_the_worker(replay, tmp_path, monkeypatch):
+    serve_big_blog(replay)
+    monkeypatch.setattr(AnnotationWorker, "_shared", None)  # this test's ingest starts its own
+    found = {}
+    for worker in ("on", "off"):
+        folder = tmp_path / worker
+        folder.mkdir()
+        (folder / "majlis.toml").write_text(
+            '[warehouse]\npath = "majlis.duckdb"\n[[sources]]\nkind = "rss"\nname = "blog"\n'
+            f'url = "{replay.url("/feed/")}"\n', encoding="utf-8")
+        monkeypatch.setenv("MAJLIS_ANNOTATION_WORKER", worker)
+        ingest_into_warehouse(load_config(folder / "majlis.toml"), "blog", "run", logging.getLogger("test"))
+        with Warehouse.open(folder / "majlis.duckdb") as wh:
+            found[worker] = wh.query("select post_id, lang, is_question from posts order by post_id")
+        if worker == "on":
+            assert AnnotationWorker._shared is not None and AnnotationWorker._shared.started
+            AnnotationWorker._shared.close()
+
+    assert len(found["on"]) == ITEMS * (1 + COMMENTS)
+    assert found["on"] == found["off"]
+    assert sum(r["is_question"] for r in found["on"]) == ITEMS * COMMENTS * 3 // 5
