@@ -240,6 +240,48 @@ def test_html_becomes_plain_text():
     assert html_to_text(html) == "Hello there & welcome\n\none\n\ntwo"
 
 
+_GUIDLESS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<item><title>Hello &lt;b onclick="x()"&gt;there&lt;/b&gt;</title>
+<description>&lt;p onmouseover="steal()"&gt;Why does &lt;i&gt;this&lt;/i&gt; fail?&lt;/p&gt;</description></item>
+<item><description>&lt;p style="color:red"&gt;only text &lt;object&gt;here&lt;/object&gt;&lt;/p&gt;</description></item>
+</channel></rss>"""
+
+
+def test_entries_without_guid_or_link_keep_the_ids_the_sanitised_parse_gave_them():
+    # Such entries are keyed on their title or text; posts stored before parse_feed skipped the
+    # sanitiser were keyed on the sanitised form, and must not come in again under new ids.
+    import io
+
+    import feedparser
+
+    from connectors import rss
+
+    headers = {"content-location": "https://example.org/feed/"}
+    sanitised = feedparser.parse(io.BytesIO(_GUIDLESS), response_headers=headers)
+    raw = feedparser.parse(io.BytesIO(_GUIDLESS), response_headers=headers, sanitize_html=False)
+    assert [rss._entry_post_id("s", e) for e in sanitised.entries] != \
+        [rss._entry_post_id("s", e) for e in raw.entries]  # the case is real
+    parsed = rss.parse_feed(_GUIDLESS, headers)
+    assert [e.post.post_id for e in rss._items("s", parsed, base="https://example.org/feed/")] == \
+        [rss._entry_post_id("s", e) for e in sanitised.entries]
+
+
+def test_a_relative_in_reply_to_link_still_threads_the_reply():
+    from connectors import rss
+
+    feed = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Comments on: A post</title>
+<link>https://blog.example/a-post/</link>
+<item><title>By: Sara</title><link>https://blog.example/a-post/#comment-1</link><guid>c1</guid>
+<description>How do I join?</description></item>
+<item><title>By: Omar</title><link>https://blog.example/a-post/#comment-2</link><guid>c2</guid>
+<description>&lt;p&gt;In reply to &lt;a href="/a-post/#comment-1"&gt;Sara&lt;/a&gt;.&lt;/p&gt;&lt;p&gt;Use the form.&lt;/p&gt;</description></item>
+</channel></rss>"""
+    parsed = rss.parse_feed(feed, {"content-location": "https://blog.example/a-post/feed/"})
+    first, reply = (e.post for e in rss._comments("s", parsed, thread_id="t"))
+    assert reply.parent_id == first.post_id
+    assert reply.body == "Use the form."
+
+
 @pytest.mark.parametrize("tag, code", [
     ("en-US", "en"), ("de", "de"), ("it_IT", "it"), ("EN", "en"), ("", None), ("x-klingon", None),
     ("eng", None), (None, None),
