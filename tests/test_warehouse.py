@@ -60,3 +60,14 @@ def test_failed_batch_leaves_cursor_and_rows_untouched(warehouse):
         raise AssertionError("a post without an id must be refused")
     assert warehouse.cursor("blog") == {"n": 1}
     assert [r["post_id"] for r in warehouse.query("select post_id from posts")] == ["p1"]
+
+
+def test_aware_times_are_stored_as_naive_utc(warehouse):
+    from datetime import timedelta, timezone
+
+    riyadh = timezone(timedelta(hours=3))
+    at = datetime(2026, 1, 1, 12, tzinfo=riyadh)
+    warehouse.write_batch(Batch(source="blog", posts=[_post("p1", created_at=at)],
+                                members=[Member("rss:blog:a", "rss", "a", "A", at, at)]))
+    assert warehouse.query("select created_at from posts")[0]["created_at"] == datetime(2026, 1, 1, 9)
+    assert warehouse.query("select first_seen_at from members")[0]["first_seen_at"] == datetime(2026, 1, 1, 9)

@@ -8,6 +8,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
@@ -91,10 +92,9 @@ def _arrow(records: Sequence[Any], schema: pa.Schema, given: dict[str, list] | N
         if given and field_.name in given:
             columns[field_.name] = given[field_.name]
             continue
-        values = [getattr(record, field_.name) for record in records]
-        if pa.types.is_timestamp(field_.type):
-            values = [utc_naive(v) if isinstance(v, datetime) else v for v in values]
-        columns[field_.name] = values
+        # Aware datetimes need no conversion here: pyarrow stores them as UTC in a zone-less
+        # timestamp column (tests/test_warehouse.py checks it).
+        columns[field_.name] = list(map(attrgetter(field_.name), records))
     try:
         return pa.Table.from_pydict(columns, schema=schema)
     except UnicodeEncodeError:
